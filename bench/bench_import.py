@@ -1,0 +1,80 @@
+"""Import speed: N generated contacts into SQLite and PostgreSQL, figures printed.
+
+    .venv/bin/python bench/bench_import.py --size 1000000
+Target (issue: foundation): 1,000,000 contacts in under 60 s on each database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from echelon.audience.importing import ContactImportOptions, import_contacts
+from echelon.db.engine import create_db_engine
+from echelon.db.migrate import upgrade
+from echelon.runtime.sample import SampleShape, write_contacts_csv
+from echelon.workspaces.service import create_workspace
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def measure(url: str, path: Path, size: int) -> dict[str, float]:
+    engine = create_db_engine(url)
+    upgrade(engine)
+    workspace, _ = create_workspace(engine, slug="bench", name="bench")
+    options = ContactImportOptions(consent_source="bench")
+    figures: dict[str, float] = {}
+    for run in ("first", "again"):
+        started = time.perf_counter()
+        report = import_contacts(
+            engine, workspace=workspace, path=path, options=options, now=datetime.now(UTC)
+        )
+        seconds = time.perf_counter() - started
+        figures[f"{run}_s"] = round(seconds, 2)
+        figures[f"{run}_rows_per_s"] = round(size / seconds)
+        if run == "first":
+            figures["imported"] = report.imported
+            figures["rejected"] = report.rejected
+        else:
+            assert report.imported == 0 and report.updated == 0, "re-import changed rows"
+    engine.dispose()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--postgres", default=POSTGRES)
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "contacts.csv"
+        started = time.perf_counter()
+        write_contacts_csv(path, SampleShape(contacts=args.size))
+        print(f"generated {args.size} rows in {time.perf_counter() - started:.1f}s")
+        sqlite = measure(f"sqlite:///{tmp}/bench.db", path, args.size)
+        print(f"sqlite     size={args.size} {sqlite}")
+        if args.skip_postgres:
+            return
+        name = f"echelon_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_db_engine(args.postgres, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = make_url(args.postgres).set(database=name).render_as_string(False)
+            postgres = measure(url, path, args.size)
+            print(f"postgresql size={args.size} {postgres}")
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()

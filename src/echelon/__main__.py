@@ -1,0 +1,3 @@
+from echelon.cli.app import main
+
+main()

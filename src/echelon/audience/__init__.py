@@ -1,0 +1,1 @@
+"""Audience: contacts, consent, suppression, events and their bulk import."""

@@ -1,0 +1,392 @@
+"""SQL of the audience package: the staging tables of imports and the set-based
+statements that move staged rows into contacts, tags, consent, lists and events.
+
+Every statement is scoped to one workspace.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+
+from echelon.audience.phone import describe_phone
+from echelon.db.tables import (
+    consents,
+    contact_list_members,
+    contact_tags,
+    contacts,
+    events,
+    suppressions,
+)
+
+_staging = MetaData()
+
+staged_contacts = Table(
+    "staged_contacts",
+    _staging,
+    Column("phone", String(20), primary_key=True),
+    Column("name", String(100)),
+    Column("gender", String(8)),
+    Column("birthday", Date),
+    Column("birthday_lunar", Boolean),
+    Column("province", String(32)),
+    Column("city", String(32)),
+    Column("derived_province", String(32)),
+    Column("derived_city", String(32)),
+    Column("carrier", String(16)),
+    Column("attributes", Text),
+    Column("consent", Boolean),
+    Column("consent_at", DateTime(timezone=True)),
+    Column("consent_proof", String(500)),
+    prefixes=["TEMPORARY"],
+)
+
+staged_tags = Table(
+    "staged_tags",
+    _staging,
+    Column("phone", String(20), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+staged_events = Table(
+    "staged_events",
+    _staging,
+    Column("event_key", String(64), primary_key=True),
+    Column("phone", String(20), nullable=False),
+    Column("derived_province", String(32)),
+    Column("derived_city", String(32)),
+    Column("carrier", String(16)),
+    Column("type", String(32), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("amount_fen", BigInteger),
+    Column("order_id", String(64)),
+    Column("category", String(64)),
+    Column("coupon_code", String(64)),
+    Column("properties", Text),
+    prefixes=["TEMPORARY"],
+)
+
+staged_phones = Table(
+    "staged_phones",
+    _staging,
+    Column("phone", String(20), primary_key=True),
+    Column("reason", String(500)),
+    Column("row_number", Integer),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _json(conn: Connection, column: ColumnElement[str]) -> ColumnElement[object]:
+    if conn.dialect.name == "postgresql":
+        return func.cast(column, contacts.c.attributes.type)
+    return func.json(column)
+
+
+def _merged_attributes(conn: Connection, staged: ColumnElement[str]) -> ColumnElement[object]:
+    if conn.dialect.name == "postgresql":
+        return contacts.c.attributes.op("||")(_json(conn, staged))
+    return func.json_patch(contacts.c.attributes, staged)
+
+
+def _changed(new: ColumnElement[object], old: ColumnElement[object]) -> ColumnElement[bool]:
+    return and_(new.is_not(None), new.is_distinct_from(old))
+
+
+def update_staged_contacts(conn: Connection, workspace_id: int, now: datetime) -> int:
+    """Apply staged values to existing contacts where they change something; the count."""
+    s = staged_contacts.c
+    c = contacts.c
+    merged = _merged_attributes(conn, func.coalesce(s.attributes, "{}"))
+    statement = (
+        update(contacts)
+        .where(c.workspace_id == workspace_id, c.phone == s.phone)
+        .where(
+            or_(
+                _changed(s.name, c.name),
+                _changed(s.gender, c.gender),
+                _changed(s.birthday, c.birthday),
+                and_(s.birthday.is_not(None), _changed(s.birthday_lunar, c.birthday_lunar)),
+                _changed(s.province, c.province),
+                _changed(s.city, c.city),
+                merged.is_distinct_from(c.attributes),
+            )
+        )
+        .values(
+            name=func.coalesce(s.name, c.name),
+            gender=func.coalesce(s.gender, c.gender),
+            birthday=func.coalesce(s.birthday, c.birthday),
+            # A file that gives a birthday also says whether it is lunar (default solar).
+            birthday_lunar=func.coalesce(s.birthday_lunar, c.birthday_lunar),
+            province=func.coalesce(s.province, c.province),
+            city=func.coalesce(s.city, c.city),
+            attributes=merged,
+            updated_at=now,
+        )
+    )
+    return conn.execute(statement).rowcount
+
+
+def insert_staged_contacts(conn: Connection, workspace_id: int, now: datetime) -> int:
+    """Create the staged contacts that do not exist yet; the count."""
+    s = staged_contacts.c
+    selected = select(
+        literal(workspace_id),
+        s.phone,
+        s.name,
+        s.gender,
+        s.birthday,
+        func.coalesce(s.birthday_lunar, false()),
+        func.coalesce(s.province, s.derived_province),
+        func.coalesce(s.city, s.derived_city),
+        s.carrier,
+        _json(conn, func.coalesce(s.attributes, "{}")),
+        literal(now, contacts.c.created_at.type),
+        literal(now, contacts.c.updated_at.type),
+    ).where(~_contact_exists(workspace_id, s.phone))
+    statement = insert(contacts).from_select(
+        [
+            "workspace_id",
+            "phone",
+            "name",
+            "gender",
+            "birthday",
+            "birthday_lunar",
+            "province",
+            "city",
+            "carrier",
+            "attributes",
+            "created_at",
+            "updated_at",
+        ],
+        selected,
+    )
+    return conn.execute(statement).rowcount
+
+
+def _contact_exists(workspace_id: int, phone: ColumnElement[str]) -> ColumnElement[bool]:
+    return exists().where(contacts.c.workspace_id == workspace_id, contacts.c.phone == phone)
+
+
+def count_existing_staged(conn: Connection, workspace_id: int) -> int:
+    query = select(func.count()).where(_contact_exists(workspace_id, staged_contacts.c.phone))
+    return conn.execute(query).scalar_one()
+
+
+def insert_staged_tags(conn: Connection, workspace_id: int) -> int:
+    """Add staged tags to their contacts (tags are only ever added by an import)."""
+    t = staged_tags.c
+    selected = (
+        select(contacts.c.id, t.tag, literal(workspace_id))
+        .join_from(staged_tags, contacts, contacts.c.phone == t.phone)
+        .where(contacts.c.workspace_id == workspace_id)
+        .where(
+            ~exists().where(contact_tags.c.contact_id == contacts.c.id, contact_tags.c.tag == t.tag)
+        )
+    )
+    statement = insert(contact_tags).from_select(["contact_id", "tag", "workspace_id"], selected)
+    return conn.execute(statement).rowcount
+
+
+def _consent_history_exists(contact_id: ColumnElement[int]) -> ColumnElement[bool]:
+    return exists().where(consents.c.contact_id == contact_id, consents.c.purpose == "marketing")
+
+
+def grant_staged_consent(
+    conn: Connection, workspace_id: int, *, source: str, proof: str | None, now: datetime
+) -> tuple[int, int]:
+    """Grant marketing consent to staged contacts that never had any; (granted, withheld).
+
+    A contact who once revoked consent is withheld: an old list re-imported must not
+    bring back a consent the person took away. Only an explicit grant does that.
+    """
+    s = staged_contacts.c
+    joined = (
+        select(contacts.c.id)
+        .join_from(staged_contacts, contacts, contacts.c.phone == s.phone)
+        .where(contacts.c.workspace_id == workspace_id, func.coalesce(s.consent, true()))
+    )
+    withheld = conn.execute(
+        select(func.count()).select_from(
+            joined.where(
+                exists().where(
+                    consents.c.contact_id == contacts.c.id,
+                    consents.c.purpose == "marketing",
+                    consents.c.revoked_at.is_not(None),
+                ),
+                ~exists().where(
+                    consents.c.contact_id == contacts.c.id,
+                    consents.c.purpose == "marketing",
+                    consents.c.revoked_at.is_(None),
+                ),
+            ).subquery()
+        )
+    ).scalar_one()
+    selected = joined.with_only_columns(
+        literal(workspace_id),
+        contacts.c.id,
+        literal("marketing"),
+        func.coalesce(s.consent_at, literal(now, consents.c.granted_at.type)),
+        literal(source),
+        func.coalesce(s.consent_proof, literal(proof, String())),
+    ).where(~_consent_history_exists(contacts.c.id))
+    granted = conn.execute(
+        insert(consents).from_select(
+            ["workspace_id", "contact_id", "purpose", "granted_at", "source", "proof"], selected
+        )
+    ).rowcount
+    return granted, withheld
+
+
+def insert_staged_list_members(conn: Connection, workspace_id: int, list_id: int) -> int:
+    m = contact_list_members.c
+    selected = (
+        select(literal(list_id), contacts.c.id, literal(workspace_id))
+        .join_from(staged_contacts, contacts, contacts.c.phone == staged_contacts.c.phone)
+        .where(contacts.c.workspace_id == workspace_id)
+        .where(~exists().where(m.list_id == list_id, m.contact_id == contacts.c.id))
+    )
+    statement = insert(contact_list_members).from_select(
+        ["list_id", "contact_id", "workspace_id"], selected
+    )
+    return conn.execute(statement).rowcount
+
+
+def insert_event_contacts(conn: Connection, workspace_id: int, now: datetime) -> int:
+    """Create contacts first seen in staged events — with no consent of any kind."""
+    e = staged_events.c
+    first = (
+        select(e.phone, func.min(e.event_key).label("event_key"))
+        .where(~_contact_exists(workspace_id, e.phone))
+        .group_by(e.phone)
+        .subquery()
+    )
+    selected = select(
+        literal(workspace_id),
+        e.phone,
+        e.derived_province,
+        e.derived_city,
+        e.carrier,
+        literal(now, contacts.c.created_at.type),
+        literal(now, contacts.c.updated_at.type),
+    ).join_from(staged_events, first, first.c.event_key == e.event_key)
+    statement = insert(contacts).from_select(
+        ["workspace_id", "phone", "province", "city", "carrier", "created_at", "updated_at"],
+        selected,
+    )
+    return conn.execute(statement).rowcount
+
+
+def insert_staged_events(conn: Connection, workspace_id: int, now: datetime) -> int:
+    """Store staged events not stored before (by event key); the count."""
+    e = staged_events.c
+    selected = (
+        select(
+            literal(workspace_id),
+            contacts.c.id,
+            e.type,
+            e.occurred_at,
+            e.amount_fen,
+            e.order_id,
+            e.category,
+            e.coupon_code,
+            _json(conn, func.coalesce(e.properties, "{}")),
+            e.event_key,
+            literal(now, events.c.created_at.type),
+        )
+        .join_from(staged_events, contacts, contacts.c.phone == e.phone)
+        .where(contacts.c.workspace_id == workspace_id)
+        .where(
+            ~exists().where(
+                events.c.workspace_id == workspace_id, events.c.event_key == e.event_key
+            )
+        )
+    )
+    statement = insert(events).from_select(
+        [
+            "workspace_id",
+            "contact_id",
+            "type",
+            "occurred_at",
+            "amount_fen",
+            "order_id",
+            "category",
+            "coupon_code",
+            "properties",
+            "event_key",
+            "created_at",
+        ],
+        selected,
+    )
+    return conn.execute(statement).rowcount
+
+
+def insert_staged_suppressions(
+    conn: Connection, workspace_id: int, *, kind: str, source: str, now: datetime
+) -> int:
+    p = staged_phones.c
+    selected = select(
+        literal(workspace_id),
+        p.phone,
+        literal(kind),
+        p.reason,
+        literal(source),
+        literal(now, suppressions.c.created_at.type),
+    ).where(
+        ~exists().where(
+            suppressions.c.workspace_id == workspace_id,
+            suppressions.c.phone == p.phone,
+            suppressions.c.kind == kind,
+        )
+    )
+    statement = insert(suppressions).from_select(
+        ["workspace_id", "phone", "kind", "reason", "source", "created_at"], selected
+    )
+    return conn.execute(statement).rowcount
+
+
+def ensure_contact(conn: Connection, *, workspace_id: int, phone: str, now: datetime) -> int:
+    """The id of the contact with normalised ``phone``, created bare if new."""
+    query = select(contacts.c.id).where(
+        contacts.c.workspace_id == workspace_id, contacts.c.phone == phone
+    )
+    found = conn.execute(query).scalar_one_or_none()
+    if found is not None:
+        return int(found)
+    info = describe_phone(phone)
+    conn.execute(
+        insert(contacts).values(
+            workspace_id=workspace_id,
+            phone=phone,
+            province=info.province,
+            city=info.city,
+            carrier=None if info.carrier is None else info.carrier.value,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return int(conn.execute(query).scalar_one())

@@ -1,0 +1,121 @@
+"""The root of the ``echelon`` command: global options, ``init`` and the sub-commands."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from echelon.audience.phone import Carrier
+from echelon.cli.consent import consent_app, suppress_app
+from echelon.cli.contacts import contacts_app, events_app
+from echelon.cli.output import Context, console, handle_errors, print_json, progress_bar
+from echelon.config import Settings
+from echelon.db.migrate import current_revision, upgrade
+from echelon.runtime.demo import DemoOptions, run_demo
+from echelon.workspaces.service import DEFAULT_TIMEZONE, create_workspace
+
+app = typer.Typer(
+    name="echelon",
+    help="echelon 梯队：自托管的短信营销与自动化平台。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(contacts_app, name="contacts", help="联系人：导入、查看、导出、统计。")
+app.add_typer(consent_app, name="consent", help="营销/通知同意：授予与撤回。")
+app.add_typer(suppress_app, name="suppress", help="屏蔽名单：退订、黑名单、免打扰、空号。")
+app.add_typer(events_app, name="events", help="行为事件：购买、加购、注册、发货……")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="数据库地址（默认取 ECHELON_DATABASE_URL，或 ./echelon.db）"),
+    ] = None,
+    workspace: Annotated[
+        str | None, typer.Option(help="工作区标识（默认取 ECHELON_WORKSPACE，或 default）")
+    ] = None,
+) -> None:
+    settings = Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    if workspace:
+        settings = settings.model_copy(update={"workspace": workspace})
+    ctx.obj = Context(settings)
+
+
+@app.command()
+@handle_errors
+def init(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="工作区名称")] = "默认工作区",
+    timezone: Annotated[str, typer.Option(help="工作区时区")] = DEFAULT_TIMEZONE,
+    json_output: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+) -> None:
+    """创建或升级数据库，并创建第一个工作区。"""
+    context: Context = ctx.obj
+    before = current_revision(context.engine)
+    upgrade(context.engine)
+    after = current_revision(context.engine)
+    workspace, created = create_workspace(
+        context.engine, slug=context.settings.workspace, name=name, timezone=timezone
+    )
+    result = {
+        "database": context.engine.url.render_as_string(hide_password=True),
+        "schema_before": before,
+        "schema": after,
+        "workspace": workspace.slug,
+        "workspace_created": created,
+        "at": datetime.now(UTC),
+    }
+    if json_output:
+        print_json(result)
+        return
+    console.print(f"数据库 {result['database']} 已就绪（版本 {after}）")
+    state = "已创建" if created else "已存在"
+    console.print(
+        f"工作区 [bold]{workspace.slug}[/]（{workspace.name}，{workspace.timezone}）{state}"
+    )
+
+
+@app.command()
+@handle_errors
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="演示数据目录（每次重建）")] = Path(
+        "demo-data"
+    ),
+    contacts: Annotated[int, typer.Option(help="生成的联系人数", min=100)] = 10_000,
+    json_output: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+) -> None:
+    """一条命令跑通主流程：建库、导入会员（含同意与坏号码）、退订、统计可触达人群。"""
+    with progress_bar("导入示例会员", enabled=not json_output) as progress:
+        summary = run_demo(DemoOptions(directory=directory, contacts=contacts), progress)
+    if json_output:
+        print_json(summary)
+        return
+    table = Table(title="echelon 演示", show_header=False)
+    table.add_row("数据库", summary["database"])
+    table.add_row("读取行数", str(summary["rows"]))
+    table.add_row("导入联系人", str(summary["imported"]))
+    reasons = "，".join(f"{k} {v}" for k, v in summary["rejected_by_reason"].items())
+    table.add_row("拒绝", f"{summary['rejected']}（{reasons}）" if reasons else "0")
+    table.add_row("有营销同意", str(summary["marketing_consent"]))
+    table.add_row("退订", str(summary["opt_outs"]))
+    table.add_row("可营销触达", str(summary["marketing_reachable"]))
+    carriers = "，".join(
+        f"{Carrier(k).label if k != 'unknown' else '未知'} {v}"
+        for k, v in sorted(summary["by_carrier"].items(), key=lambda kv: -kv[1])
+    )
+    table.add_row("运营商分布", carriers)
+    table.add_row("用时", f"{summary['seconds']} 秒")
+    console.print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,18 @@
+"""One typed settings object, read from the environment (prefix ``ECHELON_``).
+
+Settings are passed explicitly to whatever needs them; nothing reads the
+environment behind the caller's back.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ECHELON_", extra="ignore")
+
+    database_url: str = "sqlite:///./echelon.db"
+    workspace: str = "default"
+    # Rows written per round trip on bulk paths (imports, planning).
+    batch_size: int = 20_000

@@ -1,0 +1,1 @@
+"""Storage: the engine, the table metadata and the migrations that build it."""

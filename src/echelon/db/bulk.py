@@ -1,0 +1,82 @@
+"""Set-based bulk paths: rows go into a session-local staging table in one round trip
+per batch (COPY on PostgreSQL, executemany on SQLite), and SQL moves them on from there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Date, DateTime, Table, text
+from sqlalchemy.schema import CreateTable
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def json_text(value: object) -> str:
+    """The one JSON spelling stored everywhere, so SQLite can compare documents as text."""
+    return _ENCODER.encode(value)
+
+
+def create_staging(conn: Connection, table: Table) -> None:
+    """Create ``table`` (defined with ``prefixes=["TEMPORARY"]``) for this connection."""
+    conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+    conn.execute(CreateTable(table))
+
+
+def clear_staging(conn: Connection, table: Table) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"TRUNCATE {table.name}"))
+    else:
+        conn.execute(table.delete())
+
+
+def drop_staging(conn: Connection, table: Table) -> None:
+    conn.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+
+
+def load_staging(conn: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+    """Append ``rows`` (values in the table's column order) to the staging table."""
+    if not rows:
+        return
+    columns = [c.name for c in table.columns]
+    raw: Any = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cursor:
+            statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+            with cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    placeholders = ", ".join("?" for _ in columns)
+    # Only date and time columns need SQLAlchemy's SQLite spelling; the rest go as they are.
+    timed = [i for i, c in enumerate(table.columns) if isinstance(c.type, Date | DateTime)]
+    if timed:
+        rows = [_with_sqlite_times(row, timed) for row in rows]
+    cursor = raw.cursor()
+    try:
+        cursor.executemany(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})", rows
+        )
+    finally:
+        cursor.close()
+
+
+def _with_sqlite_times(row: Sequence[Any], timed: list[int]) -> list[Any]:
+    values = list(row)
+    for i in timed:
+        values[i] = _sqlite_value(values[i])
+    return values
+
+
+def _sqlite_value(value: Any) -> Any:
+    # The spellings SQLAlchemy itself stores on SQLite, so staged rows read back alike.
+    if isinstance(value, datetime):
+        return (
+            value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,1 @@
+"""Process wiring: the demo now; ``serve`` and ``worker`` as the pipeline lands."""

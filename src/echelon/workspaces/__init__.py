@@ -1,0 +1,1 @@
+"""Workspaces: the tenants. Every row of customer data belongs to exactly one."""
