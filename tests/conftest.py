@@ -55,8 +55,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _postgres_problem:
         terminalreporter.write_sep(
-            "!", f"POSTGRESQL HALF NOT RUN: {POSTGRES_URL} unreachable ({_postgres_problem})",
-            red=True, bold=True,
+            "!",
+            f"POSTGRESQL HALF NOT RUN: {POSTGRES_URL} unreachable ({_postgres_problem})",
+            red=True,
+            bold=True,
         )
 
 
@@ -96,7 +98,9 @@ def _empty_postgres(engine: Engine) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> Iterator[Engine]:
     """A migrated, empty database of each kind."""
     if request.param == "sqlite":
         path = tmp_path / "echelon.db"

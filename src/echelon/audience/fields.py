@@ -52,6 +52,7 @@ _EVENT_ALIASES = {
     "发货": "shipment",
 }
 MAX_TAG_LENGTH = 64
+MAX_AMOUNT_YUAN = Decimal(100_000_000)
 
 
 class BadValue(InvalidInput):
@@ -165,6 +166,8 @@ def parse_amount_fen(cell: Cell, *, field: str) -> int | None:
         raise BadValue(field, text, "金额应为数字，例如 199.00") from exc
     if not yuan.is_finite() or yuan < 0:
         raise BadValue(field, text, "金额不能为负数")
+    if yuan > MAX_AMOUNT_YUAN:
+        raise BadValue(field, text, f"金额不能超过 {MAX_AMOUNT_YUAN} 元")
     fen = yuan * 100
     if fen != fen.to_integral_value():
         raise BadValue(field, text, "金额最多两位小数")

@@ -35,7 +35,7 @@ from echelon.errors import EchelonError
 from echelon.workspaces.service import Workspace, get_workspace
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")

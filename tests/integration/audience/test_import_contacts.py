@@ -39,7 +39,11 @@ SHOP = [
 
 def run(engine: Engine, ws: Workspace, path: Path, **options: object) -> dict[str, object]:
     report = import_contacts(
-        engine, workspace=ws, path=path, options=ContactImportOptions(**options), now=NOW  # type: ignore[arg-type]
+        engine,
+        workspace=ws,
+        path=path,
+        options=ContactImportOptions(**options),
+        now=NOW,  # type: ignore[arg-type]
     )
     return report.to_json()
 
@@ -96,8 +100,11 @@ def test_marketing_consent_needs_a_named_source(
 ) -> None:
     path = write_csv(
         tmp_path / "c.csv",
-        [["手机号", "营销同意", "同意时间"], ["13800138000", "是", "2026-01-02 10:00"],
-         ["13900139000", "否", ""]],
+        [
+            ["手机号", "营销同意", "同意时间"],
+            ["13800138000", "是", "2026-01-02 10:00"],
+            ["13900139000", "否", ""],
+        ],
     )
     with pytest.raises(InvalidInput, match="consent-source"):
         run(engine, workspace, path)
@@ -118,15 +125,24 @@ def test_a_revoked_consent_is_not_revived_by_an_old_list(
     path = write_csv(tmp_path / "d.csv", [["手机号"], ["13800138000"], ["13900139000"]])
     run(engine, workspace, path, consent_source="store")
     assert revoke_consent(
-        engine, workspace_id=workspace.id, phone="13800138000", purpose="marketing",
-        source="customer_request", now=NOW + timedelta(days=1),
+        engine,
+        workspace_id=workspace.id,
+        phone="13800138000",
+        purpose="marketing",
+        source="customer_request",
+        now=NOW + timedelta(days=1),
     )
     report = run(engine, workspace, path, consent_source="store")
     assert (report["consent_granted"], report["consent_withheld"]) == (0, 1)
     assert count_contacts(engine, workspace_id=workspace.id)["marketing_consent"] == 1
     assert grant_consent(
-        engine, workspace_id=workspace.id, phone="13800138000", purpose="marketing",
-        source="web_form", proof=None, now=NOW + timedelta(days=2),
+        engine,
+        workspace_id=workspace.id,
+        phone="13800138000",
+        purpose="marketing",
+        source="web_form",
+        proof=None,
+        now=NOW + timedelta(days=2),
     )
     assert count_contacts(engine, workspace_id=workspace.id)["marketing_consent"] == 2
 
@@ -147,7 +163,7 @@ def test_xlsx_with_numbers_and_dates(engine: Engine, workspace: Workspace, tmp_p
     sheet = book.active
     assert sheet is not None
     sheet.append(["手机", "姓名", "生日", "积分"])
-    sheet.append([13800138000, "张三", datetime(1990, 5, 17), 1200])  # noqa: DTZ001
+    sheet.append([13800138000, "张三", datetime(1990, 5, 17), 1200])
     sheet.append([13900139000.0, "李四", None, None])
     sheet.append(["abc", "坏", None, None])
     path = tmp_path / "members.xlsx"
@@ -167,7 +183,9 @@ def test_column_mapping_by_option_and_a_list(
     report = run(engine, workspace, path, columns={"会员号码": "phone"}, list_name="双11名单")
     assert report["imported"] == 1 and report["list_members_added"] == 1
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(contact_list_members)).scalar_one() == 1
+        assert (
+            conn.execute(select(func.count()).select_from(contact_list_members)).scalar_one() == 1
+        )
 
 
 def test_a_failure_leaves_nothing_half_written(
@@ -176,8 +194,11 @@ def test_a_failure_leaves_nothing_half_written(
     path = write_csv(tmp_path / "f.csv", SHOP)
     with pytest.raises(ZeroDivisionError):
         import_contacts(
-            engine, workspace=workspace, path=path,
-            options=ContactImportOptions(batch_size=2), now=NOW,
+            engine,
+            workspace=workspace,
+            path=path,
+            options=ContactImportOptions(batch_size=2),
+            now=NOW,
             progress=lambda done, total: 1 // 0 if done else None,
         )
     with engine.connect() as conn:

@@ -115,8 +115,12 @@ def test_the_cached_fast_path_agrees_with_phonenumbers(national: str) -> None:
 separators = st.sampled_from(["", " ", "-", ".", "\u3000"])
 
 
-@given(chinese_numbers, st.lists(separators, min_size=11, max_size=11), st.sampled_from(
-    ["", "+86", "86", "0086", "+86 ", "(+86)"]), st.booleans())
+@given(
+    chinese_numbers,
+    st.lists(separators, min_size=11, max_size=11),
+    st.sampled_from(["", "+86", "86", "0086", "+86 ", "(+86)"]),
+    st.booleans(),
+)
 def test_formatting_never_changes_the_person(
     national: str, gaps: list[str], prefix: str, full_width: bool
 ) -> None:
