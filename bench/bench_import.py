@@ -58,9 +58,9 @@ def main() -> None:
         path = Path(tmp) / "contacts.csv"
         started = time.perf_counter()
         write_contacts_csv(path, SampleShape(contacts=args.size))
-        print(f"generated {args.size} rows in {time.perf_counter() - started:.1f}s")
+        print(f"generated {args.size} rows in {time.perf_counter() - started:.1f}s", flush=True)
         sqlite = measure(f"sqlite:///{tmp}/bench.db", path, args.size)
-        print(f"sqlite     size={args.size} {sqlite}")
+        print(f"sqlite     size={args.size} {sqlite}", flush=True)
         if args.skip_postgres:
             return
         name = f"echelon_bench_{uuid.uuid4().hex[:8]}"
@@ -70,7 +70,7 @@ def main() -> None:
         try:
             url = make_url(args.postgres).set(database=name).render_as_string(False)
             postgres = measure(url, path, args.size)
-            print(f"postgresql size={args.size} {postgres}")
+            print(f"postgresql size={args.size} {postgres}", flush=True)
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

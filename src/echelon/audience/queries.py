@@ -119,12 +119,14 @@ def _changed(new: ColumnElement[object], old: ColumnElement[object]) -> ColumnEl
 
 def update_staged_contacts(conn: Connection, workspace_id: int, now: datetime) -> int:
     """Apply staged values to existing contacts where they change something; the count."""
-    s = staged_contacts.c
+    columns = staged_contacts.c
+    # Matched by id through the staged batch (see _contact_id for why not a join).
+    s = select(_contact_id(workspace_id, columns.phone).label("contact_id"), *columns).subquery().c
     c = contacts.c
     merged = _merged_attributes(conn, func.coalesce(s.attributes, "{}"))
     statement = (
         update(contacts)
-        .where(c.workspace_id == workspace_id, c.phone == s.phone)
+        .where(c.id == s.contact_id)
         .where(
             or_(
                 _changed(s.name, c.name),
@@ -192,21 +194,29 @@ def _contact_exists(workspace_id: int, phone: ColumnElement[str]) -> ColumnEleme
     return exists().where(contacts.c.workspace_id == workspace_id, contacts.c.phone == phone)
 
 
-def count_existing_staged(conn: Connection, workspace_id: int) -> int:
-    query = select(func.count()).where(_contact_exists(workspace_id, staged_contacts.c.phone))
-    return conn.execute(query).scalar_one()
+def _contact_id(workspace_id: int, phone: ColumnElement[str]) -> ColumnElement[int]:
+    """The id of the contact with ``phone``, looked up per staged row.
+
+    Written as a scalar subquery rather than a join on purpose: it keeps the small
+    staged batch the outer loop. Joined, SQLite (which has no statistics for a fresh
+    temporary table) walks every contact of the workspace for each batch instead.
+    """
+    return (
+        select(contacts.c.id)
+        .where(contacts.c.workspace_id == workspace_id, contacts.c.phone == phone)
+        .scalar_subquery()
+    )
 
 
 def insert_staged_tags(conn: Connection, workspace_id: int) -> int:
     """Add staged tags to their contacts (tags are only ever added by an import)."""
     t = staged_tags.c
-    selected = (
-        select(contacts.c.id, t.tag, literal(workspace_id))
-        .join_from(staged_tags, contacts, contacts.c.phone == t.phone)
-        .where(contacts.c.workspace_id == workspace_id)
-        .where(
-            ~exists().where(contact_tags.c.contact_id == contacts.c.id, contact_tags.c.tag == t.tag)
-        )
+    staged = select(_contact_id(workspace_id, t.phone).label("contact_id"), t.tag).subquery()
+    selected = select(staged.c.contact_id, staged.c.tag, literal(workspace_id)).where(
+        staged.c.contact_id.is_not(None),
+        ~exists().where(
+            contact_tags.c.contact_id == staged.c.contact_id, contact_tags.c.tag == staged.c.tag
+        ),
     )
     statement = insert(contact_tags).from_select(["contact_id", "tag", "workspace_id"], selected)
     return conn.execute(statement).rowcount
@@ -225,35 +235,39 @@ def grant_staged_consent(
     bring back a consent the person took away. Only an explicit grant does that.
     """
     s = staged_contacts.c
-    joined = (
-        select(contacts.c.id)
-        .join_from(staged_contacts, contacts, contacts.c.phone == s.phone)
-        .where(contacts.c.workspace_id == workspace_id, func.coalesce(s.consent, true()))
-    )
-    withheld = conn.execute(
-        select(func.count()).select_from(
-            joined.where(
-                exists().where(
-                    consents.c.contact_id == contacts.c.id,
-                    consents.c.purpose == "marketing",
-                    consents.c.revoked_at.is_not(None),
-                ),
-                ~exists().where(
-                    consents.c.contact_id == contacts.c.id,
-                    consents.c.purpose == "marketing",
-                    consents.c.revoked_at.is_(None),
-                ),
-            ).subquery()
+    staged = (
+        select(
+            _contact_id(workspace_id, s.phone).label("contact_id"), s.consent_at, s.consent_proof
         )
+        .where(func.coalesce(s.consent, true()))
+        .subquery()
+    )
+    history = consents.alias("history")
+
+    def marketing(live: bool) -> ColumnElement[bool]:
+        revoked = history.c.revoked_at
+        return exists().where(
+            history.c.contact_id == staged.c.contact_id,
+            history.c.purpose == "marketing",
+            revoked.is_(None) if live else revoked.is_not(None),
+        )
+
+    withheld = conn.execute(
+        select(func.count()).select_from(staged).where(marketing(live=False), ~marketing(live=True))
     ).scalar_one()
-    selected = joined.with_only_columns(
+    selected = select(
         literal(workspace_id),
-        contacts.c.id,
+        staged.c.contact_id,
         literal("marketing"),
-        func.coalesce(s.consent_at, literal(now, consents.c.granted_at.type)),
+        func.coalesce(staged.c.consent_at, literal(now, consents.c.granted_at.type)),
         literal(source),
-        func.coalesce(s.consent_proof, literal(proof, String())),
-    ).where(~_consent_history_exists(contacts.c.id))
+        func.coalesce(staged.c.consent_proof, literal(proof, String())),
+    ).where(
+        staged.c.contact_id.is_not(None),
+        ~exists().where(
+            history.c.contact_id == staged.c.contact_id, history.c.purpose == "marketing"
+        ),
+    )
     granted = conn.execute(
         insert(consents).from_select(
             ["workspace_id", "contact_id", "purpose", "granted_at", "source", "proof"], selected
@@ -264,11 +278,12 @@ def grant_staged_consent(
 
 def insert_staged_list_members(conn: Connection, workspace_id: int, list_id: int) -> int:
     m = contact_list_members.c
-    selected = (
-        select(literal(list_id), contacts.c.id, literal(workspace_id))
-        .join_from(staged_contacts, contacts, contacts.c.phone == staged_contacts.c.phone)
-        .where(contacts.c.workspace_id == workspace_id)
-        .where(~exists().where(m.list_id == list_id, m.contact_id == contacts.c.id))
+    staged = select(
+        _contact_id(workspace_id, staged_contacts.c.phone).label("contact_id")
+    ).subquery()
+    selected = select(literal(list_id), staged.c.contact_id, literal(workspace_id)).where(
+        staged.c.contact_id.is_not(None),
+        ~exists().where(m.list_id == list_id, m.contact_id == staged.c.contact_id),
     )
     statement = insert(contact_list_members).from_select(
         ["list_id", "contact_id", "workspace_id"], selected
@@ -304,27 +319,20 @@ def insert_event_contacts(conn: Connection, workspace_id: int, now: datetime) ->
 def insert_staged_events(conn: Connection, workspace_id: int, now: datetime) -> int:
     """Store staged events not stored before (by event key); the count."""
     e = staged_events.c
-    selected = (
-        select(
-            literal(workspace_id),
-            contacts.c.id,
-            e.type,
-            e.occurred_at,
-            e.amount_fen,
-            e.order_id,
-            e.category,
-            e.coupon_code,
-            _json(conn, func.coalesce(e.properties, "{}")),
-            e.event_key,
-            literal(now, events.c.created_at.type),
-        )
-        .join_from(staged_events, contacts, contacts.c.phone == e.phone)
-        .where(contacts.c.workspace_id == workspace_id)
-        .where(
-            ~exists().where(
-                events.c.workspace_id == workspace_id, events.c.event_key == e.event_key
-            )
-        )
+    selected = select(
+        literal(workspace_id),
+        _contact_id(workspace_id, e.phone),
+        e.type,
+        e.occurred_at,
+        e.amount_fen,
+        e.order_id,
+        e.category,
+        e.coupon_code,
+        _json(conn, func.coalesce(e.properties, "{}")),
+        e.event_key,
+        literal(now, events.c.created_at.type),
+    ).where(
+        ~exists().where(events.c.workspace_id == workspace_id, events.c.event_key == e.event_key)
     )
     statement = insert(events).from_select(
         [

@@ -95,6 +95,7 @@ contact_list_members = Table(
     Column("list_id", Id, ForeignKey("contact_lists.id", ondelete="CASCADE"), primary_key=True),
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
     _workspace_fk(),
+    Index(None, "contact_id"),
 )
 
 consents = Table(
@@ -154,6 +155,7 @@ events = Table(
     Column("event_key", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("workspace_id", "event_key"),
-    Index(None, "workspace_id", "contact_id", "type", "occurred_at"),
+    # Leads with contact_id so that deleting a contact (cascade) is indexed too.
+    Index(None, "contact_id", "type", "occurred_at"),
     Index(None, "workspace_id", "type", "occurred_at"),
 )

@@ -165,6 +165,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("list_id", "contact_id", name=op.f("pk_contact_list_members")),
     )
+    with op.batch_alter_table("contact_list_members", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_contact_list_members_contact_id"), ["contact_id"], unique=False
+        )
     op.create_table(
         "contact_tags",
         sa.Column("contact_id", Id, nullable=False),
@@ -222,8 +226,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_events_workspace_id_contact_id_type_occurred_at"),
-            ["workspace_id", "contact_id", "type", "occurred_at"],
+            batch_op.f("ix_events_contact_id_type_occurred_at"),
+            ["contact_id", "type", "occurred_at"],
             unique=False,
         )
         batch_op.create_index(
@@ -236,13 +240,15 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_workspace_id_type_occurred_at"))
-        batch_op.drop_index(batch_op.f("ix_events_workspace_id_contact_id_type_occurred_at"))
+        batch_op.drop_index(batch_op.f("ix_events_contact_id_type_occurred_at"))
 
     op.drop_table("events")
     with op.batch_alter_table("contact_tags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contact_tags_workspace_id_tag"))
 
     op.drop_table("contact_tags")
+    with op.batch_alter_table("contact_list_members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contact_list_members_contact_id"))
     op.drop_table("contact_list_members")
     with op.batch_alter_table("consents", schema=None) as batch_op:
         batch_op.drop_index(

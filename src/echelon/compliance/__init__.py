@@ -1,0 +1,1 @@
+"""Compliance: who may receive what, and when — the gate every message passes twice."""
