@@ -241,19 +241,25 @@ def import_contacts(
         for table in (queries.staged_contacts, queries.staged_tags):
             create_staging(conn, table)
         counts = dict.fromkeys(("tags_added", "consent_granted", "consent_withheld"), 0)
+        seen: set[str] = set()
         if list_id is not None:
             counts["list_members_added"] = 0
         for parsed, covered in _parsed_batches(sheet, parse, rejects, options.batch_size, progress):
-            # A number twice in a batch: its last row wins, and the tags of all add up.
-            unique: dict[str, tuple[Any, ...]] = {}
-            tags: dict[str, dict[str, None]] = {}
+            # A number seen before in the file keeps its first row; later ones only count
+            # as duplicates. (Last-wins across batches would make a re-import flip
+            # contacts back and forth and so change rows.)
+            unique = []
             for staged, row_tags in parsed:
-                unique[staged[0]] = staged
-                tags.setdefault(staged[0], {}).update(dict.fromkeys(row_tags))
+                if staged[0] in seen:
+                    report.duplicates += 1
+                    continue
+                seen.add(staged[0])
+                unique.append((staged, row_tags))
             report.rows += covered
-            report.duplicates += len(parsed) - len(unique)
-            load_staging(conn, queries.staged_contacts, list(unique.values()))
-            load_staging(conn, queries.staged_tags, [(p, t) for p, ts in tags.items() for t in ts])
+            load_staging(conn, queries.staged_contacts, [staged for staged, _ in unique])
+            load_staging(
+                conn, queries.staged_tags, [(st[0], t) for st, tags in unique for t in tags]
+            )
             updated = queries.update_staged_contacts(conn, workspace.id, now)
             imported = queries.insert_staged_contacts(conn, workspace.id, now)
             report.imported += imported

@@ -60,8 +60,8 @@ def test_good_rows_go_in_and_bad_rows_are_reported(
     assert [r[0] for r in rejects[1:]] == ["4", "6"]
     assert "位数太少" in rejects[1][1] and "性别" in rejects[2][1]
     zhang = get_contact(engine, workspace_id=workspace.id, phone="13800138000")
-    assert zhang.name == "张三丰"
-    assert zhang.tags == ["VIP", "母婴", "老客"]
+    assert zhang.name == "张三"  # the first row of a number wins; later ones are duplicates
+    assert zhang.tags == ["VIP", "母婴"]
     assert zhang.attributes == {"会员等级": "金卡"}
     assert (zhang.carrier, zhang.province, zhang.city) == ("china_mobile", "北京市", "北京市")
     assert zhang.consents == []
@@ -90,7 +90,8 @@ def test_a_changed_row_updates_only_what_it_says(
     report = run(engine, workspace, write_csv(tmp_path / "b.csv", changed))
     assert (report["imported"], report["updated"]) == (0, 1)
     zhang = get_contact(engine, workspace_id=workspace.id, phone="13800138000")
-    assert zhang.name == "张三丰" and zhang.birthday is not None
+    assert zhang.name == "张三"
+    assert zhang.birthday is not None
     assert zhang.attributes == {"会员等级": "钻石卡"}
     assert zhang.city == "深圳"
 
@@ -225,4 +226,23 @@ def test_export_reads_back(engine: Engine, workspace: Workspace, tmp_path: Path)
     report = run(engine, other, out, consent_source="export")
     assert (report["imported"], report["rejected"], report["consent_granted"]) == (3, 0, 3)
     copy = get_contact(engine, workspace_id=other.id, phone="13800138000")
-    assert copy.tags == ["VIP", "母婴", "老客"] and copy.carrier == "china_mobile"
+    assert copy.tags == ["VIP", "母婴"] and copy.carrier == "china_mobile"
+
+
+def test_duplicates_across_batches_keep_the_first_row_and_reimport_is_a_no_op(
+    engine: Engine, workspace: Workspace, tmp_path: Path
+) -> None:
+    rows = [
+        ["手机号", "姓名"],
+        ["13800138000", "甲"],
+        ["13900139000", "乙"],
+        ["13700137000", "丙"],
+        ["13800138000", "丁"],
+        ["13900139000", "戊"],
+    ]
+    path = write_csv(tmp_path / "dupes.csv", rows)
+    first = run(engine, workspace, path, batch_size=2)
+    assert (first["imported"], first["duplicates"]) == (3, 2)
+    again = run(engine, workspace, path, batch_size=2)
+    assert (again["imported"], again["updated"], again["unchanged"]) == (0, 0, 3)
+    assert get_contact(engine, workspace_id=workspace.id, phone="13800138000").name == "甲"
