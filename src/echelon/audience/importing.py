@@ -36,7 +36,22 @@ from echelon.audience.phone import InvalidNumber, describe_phone, normalise_phon
 from echelon.audience.regions import canonical_province
 from echelon.audience.suppression import check_kind
 from echelon.audience.tabular import Sheet, map_columns, open_sheet
-from echelon.db.bulk import clear_staging, create_staging, drop_staging, json_text, load_staging
+from echelon.db.bulk import (
+    GrowingTables,
+    clear_staging,
+    create_staging,
+    drop_staging,
+    json_text,
+    load_staging,
+)
+from echelon.db.tables import (
+    consents,
+    contact_list_members,
+    contact_tags,
+    contacts,
+    events,
+    suppressions,
+)
 from echelon.errors import InvalidInput
 from echelon.workspaces.service import Workspace
 
@@ -240,6 +255,7 @@ def import_contacts(
         list_id = ensure_list(conn, workspace.id, options.list_name, now)
         for table in (queries.staged_contacts, queries.staged_tags):
             create_staging(conn, table)
+        growing = GrowingTables(conn, [contacts, contact_tags, consents, contact_list_members])
         counts = dict.fromkeys(("tags_added", "consent_granted", "consent_withheld"), 0)
         seen: set[str] = set()
         if list_id is not None:
@@ -265,6 +281,7 @@ def import_contacts(
             report.imported += imported
             report.updated += updated
             report.unchanged += len(unique) - imported - updated
+            growing.grew(len(unique))
             counts["tags_added"] += queries.insert_staged_tags(conn, workspace.id)
             if options.consent_source is not None:
                 granted, withheld = queries.grant_staged_consent(
@@ -365,6 +382,7 @@ def import_events(
                 )
         parse = _event_parser(fields, others, zone)
         create_staging(conn, queries.staged_events)
+        growing = GrowingTables(conn, [contacts, events])
         contacts_created = 0
         for parsed, covered in _parsed_batches(sheet, parse, rejects, batch_size, progress):
             unique = {row[0]: row for row in parsed}
@@ -374,6 +392,7 @@ def import_events(
             imported = queries.insert_staged_events(conn, workspace.id, now)
             report.imported += imported
             report.duplicates += len(parsed) - imported
+            growing.grew(len(unique))
             clear_staging(conn, queries.staged_events)
         drop_staging(conn, queries.staged_events)
         report.extra = {"contacts_created": contacts_created}
@@ -474,11 +493,13 @@ def _stage_and_apply(
     apply: Callable[[], int],
 ) -> None:
     create_staging(conn, table)
+    growing = GrowingTables(conn, [suppressions])
     for parsed, covered in _parsed_batches(sheet, parse, rejects, batch_size, progress):
         unique = {row[0]: row for row in parsed}
         report.rows += covered
         load_staging(conn, table, list(unique.values()))
         imported = apply()
+        growing.grew(len(unique))
         report.imported += imported
         report.unchanged += len(unique) - imported
         report.duplicates += len(parsed) - len(unique)

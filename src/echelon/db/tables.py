@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -34,6 +35,24 @@ metadata = MetaData(
 )
 
 
+# The price plan every workspace starts with (content.plans reads it back): ¥0.06 for
+# the first 50,000 parts of a month, ¥0.055 beyond, +15% from 20:00 to 21:00 Shanghai.
+DEFAULT_PRICE_PLAN_JSON = (
+    '{"price_per_part":"0.055","tiers":[{"up_to_parts":50000,"price":"0.06"}],'
+    '"peak":{"start":"20:00","end":"21:00","percent":"15"},"timezone":"Asia/Shanghai"}'
+)
+
+
+def _workspace_of_contact() -> Column[int]:
+    """``workspace_id`` on a table whose rows hang off a contact.
+
+    Scoped like every table, but without its own foreign key: the contact's already
+    ties the row to its workspace (and cascades), and a second per-row FK trigger
+    costs PostgreSQL about a third of a bulk import's time.
+    """
+    return Column("workspace_id", Id, nullable=False)
+
+
 def _workspace_fk() -> Column[int]:
     return Column(
         "workspace_id", Id, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
@@ -48,6 +67,12 @@ workspaces = Table(
     Column("name", String(200), nullable=False),
     Column("timezone", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Content settings (migration 0002). Checked by the service, not by CHECK
+    # constraints: adding one would make SQLite rebuild this table, and dropping a
+    # table that others reference ON DELETE CASCADE would empty them.
+    Column("signature", String(16)),
+    Column("opt_out_text", String(16), nullable=False, server_default="拒收请回复R"),
+    Column("price_plan", Json, nullable=False, server_default=DEFAULT_PRICE_PLAN_JSON),
 )
 
 contacts = Table(
@@ -75,7 +100,7 @@ contact_tags = Table(
     metadata,
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(64), primary_key=True),
-    _workspace_fk(),
+    _workspace_of_contact(),
     Index(None, "workspace_id", "tag"),
 )
 
@@ -94,7 +119,7 @@ contact_list_members = Table(
     metadata,
     Column("list_id", Id, ForeignKey("contact_lists.id", ondelete="CASCADE"), primary_key=True),
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
-    _workspace_fk(),
+    _workspace_of_contact(),
     Index(None, "contact_id"),
 )
 
@@ -102,7 +127,7 @@ consents = Table(
     "consents",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    _workspace_of_contact(),
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
     Column("purpose", String(16), nullable=False),
     Column("granted_at", UTCDateTime(), nullable=False),
@@ -120,7 +145,6 @@ consents = Table(
         sqlite_where=text("revoked_at IS NULL"),
         postgresql_where=text("revoked_at IS NULL"),
     ),
-    Index(None, "workspace_id", "purpose"),
     Index(None, "contact_id", "purpose", "revoked_at"),
 )
 
@@ -142,7 +166,7 @@ events = Table(
     "events",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    _workspace_of_contact(),
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
     Column("type", String(32), nullable=False),
     Column("occurred_at", UTCDateTime(), nullable=False),
@@ -158,4 +182,66 @@ events = Table(
     # Leads with contact_id so that deleting a contact (cascade) is indexed too.
     Index(None, "contact_id", "type", "occurred_at"),
     Index(None, "workspace_id", "type", "occurred_at"),
+)
+
+workspace_words = Table(
+    "workspace_words",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    Column("word", String(50), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("suggestion", String(100)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("workspace_id", "word"),
+    CheckConstraint("severity IN ('block', 'warn')", name="severity"),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _workspace_fk(),
+    Column("name", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    # NULL: the workspace's default signature at the time of sending.
+    Column("signature", String(16)),
+    Column("review_status", String(16), nullable=False),
+    Column("review_note", String(500)),
+    Column("submitted_at", UTCDateTime()),
+    Column("reviewed_at", UTCDateTime()),
+    Column("reviewed_by", String(100)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+    CheckConstraint("kind IN ('marketing', 'service', 'verification')", name="kind"),
+    CheckConstraint(
+        "review_status IN ('draft', 'pending', 'approved', 'rejected')", name="review_status"
+    ),
+    Index(None, "workspace_id", "review_status"),
+)
+
+# Append-only review history: what text was created, edited, submitted, approved or
+# rejected, by whom and when. ``body``/``kind``/``signature`` are snapshots (the
+# signature as it applied then), so an approval still names the text it approved.
+template_reviews = Table(
+    "template_reviews",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("template_id", Id, ForeignKey("templates.id", ondelete="CASCADE"), nullable=False),
+    _workspace_fk(),
+    Column("action", String(16), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("note", String(500)),
+    Column("kind", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("signature", String(16)),
+    Column("at", UTCDateTime(), nullable=False),
+    CheckConstraint(
+        "action IN ('created', 'edited', 'submitted', 'approved', 'rejected')", name="action"
+    ),
+    Index(None, "template_id", "at"),
+    Index(None, "workspace_id", "at"),
 )

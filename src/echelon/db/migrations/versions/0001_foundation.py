@@ -113,20 +113,9 @@ def upgrade() -> None:
             name=op.f("fk_consents_contact_id_contacts"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"],
-            ["workspaces.id"],
-            name=op.f("fk_consents_workspace_id_workspaces"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_consents")),
     )
     with op.batch_alter_table("consents", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_consents_workspace_id_purpose"),
-            ["workspace_id", "purpose"],
-            unique=False,
-        )
         batch_op.create_index(
             batch_op.f("ix_consents_contact_id_purpose_revoked_at"),
             ["contact_id", "purpose", "revoked_at"],
@@ -157,12 +146,6 @@ def upgrade() -> None:
             name=op.f("fk_contact_list_members_list_id_contact_lists"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"],
-            ["workspaces.id"],
-            name=op.f("fk_contact_list_members_workspace_id_workspaces"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("list_id", "contact_id", name=op.f("pk_contact_list_members")),
     )
     with op.batch_alter_table("contact_list_members", schema=None) as batch_op:
@@ -178,12 +161,6 @@ def upgrade() -> None:
             ["contact_id"],
             ["contacts.id"],
             name=op.f("fk_contact_tags_contact_id_contacts"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"],
-            ["workspaces.id"],
-            name=op.f("fk_contact_tags_workspace_id_workspaces"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("contact_id", "tag", name=op.f("pk_contact_tags")),
@@ -211,12 +188,6 @@ def upgrade() -> None:
             ["contact_id"],
             ["contacts.id"],
             name=op.f("fk_events_contact_id_contacts"),
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["workspace_id"],
-            ["workspaces.id"],
-            name=op.f("fk_events_workspace_id_workspaces"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
@@ -257,7 +228,6 @@ def downgrade() -> None:
             postgresql_where=sa.text("revoked_at IS NULL"),
         )
         batch_op.drop_index(batch_op.f("ix_consents_contact_id_purpose_revoked_at"))
-        batch_op.drop_index(batch_op.f("ix_consents_workspace_id_purpose"))
 
     op.drop_table("consents")
     op.drop_table("suppressions")
