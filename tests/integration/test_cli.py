@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from echelon.cli.app import app
+from echelon.db.migrate import head_revision
 from echelon.workspaces.service import Workspace
 
 runner = CliRunner()
@@ -31,7 +32,7 @@ def cli_json(engine: Engine, *args: str) -> Any:
 
 def test_init_is_idempotent(engine: Engine) -> None:
     first = cli_json(engine, "init")
-    assert first["workspace_created"] is True and first["schema"] == "0001"
+    assert first["workspace_created"] is True and first["schema"] == head_revision()
     assert cli_json(engine, "init")["workspace_created"] is False
 
 

@@ -12,7 +12,10 @@ from rich.table import Table
 from echelon.audience.phone import Carrier
 from echelon.cli.consent import consent_app, suppress_app
 from echelon.cli.contacts import contacts_app, events_app
+from echelon.cli.content import content_app, words_app
 from echelon.cli.output import Context, console, handle_errors, print_json, progress_bar
+from echelon.cli.templates import templates_app
+from echelon.cli.workspace import workspace_app
 from echelon.config import Settings
 from echelon.db.migrate import current_revision, upgrade
 from echelon.runtime.demo import DemoOptions, run_demo
@@ -29,6 +32,10 @@ app.add_typer(contacts_app, name="contacts", help="联系人：导入、查看�
 app.add_typer(consent_app, name="consent", help="营销/通知同意：授予与撤回。")
 app.add_typer(suppress_app, name="suppress", help="屏蔽名单：退订、黑名单、免打扰、空号。")
 app.add_typer(events_app, name="events", help="行为事件：购买、加购、注册、发货……")
+app.add_typer(workspace_app, name="workspace", help="工作区设置：默认签名、退订语、价格方案。")
+app.add_typer(content_app, name="content", help="短信内容：合成、计字数条数、查敏感词。")
+app.add_typer(words_app, name="words", help="工作区敏感词库：添加、删除、查看。")
+app.add_typer(templates_app, name="templates", help="短信模板：编写、审核、预览。")
 
 
 @app.callback()

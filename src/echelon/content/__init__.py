@@ -1,0 +1,1 @@
+"""Message content: templates, rendering, composition, part counting, word checks, pricing."""

@@ -1,0 +1,212 @@
+"""Preview: a template rendered for one real contact, exactly as it would be sent.
+
+Variables come from the contact (``contact_variables``), then the send context
+(``coupon``, anything else the caller passes), then ``link``. Until the tracking
+feature supplies real short links, ``link`` is a ``LinkPlaceholder``: both
+``{{ link }}`` and ``{{ link('https://…') }}`` render ``PREVIEW_LINK``, an ASCII
+address of exactly ``TRACKED_LINK_LENGTH`` characters on a reserved domain, so
+encoding, parts and cost are those of the real message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Engine
+
+from echelon.audience.phone import Carrier, normalise_phone
+from echelon.content import queries
+from echelon.content.compose import DEFAULT_OPT_OUT, MessageKind, compose
+from echelon.content.length import TRACKED_LINK_LENGTH, PartCount, count_parts
+from echelon.content.pricing import estimate
+from echelon.content.render import compile_template
+from echelon.content.templates import SignatureNotSet, load
+from echelon.content.words import Hit, WordChecker, default_checker
+from echelon.content.workspace_words import workspace_checker
+from echelon.errors import InvalidInput, NotFound
+from echelon.workspaces.service import settings_in
+
+# ".example" is reserved (RFC 2606): a preview sent by mistake links nowhere real.
+PREVIEW_LINK: Final = "https://e.example/".ljust(TRACKED_LINK_LENGTH, "x")
+
+_GENDER_TITLES: Final = {"male": "先生", "female": "女士"}
+
+
+class InvalidLink(InvalidInput):
+    code = "invalid_link"
+
+    def __init__(self, url: object) -> None:
+        super().__init__(f"链接 {url!r} 无效：应以 https:// 或 http:// 开头")
+        self.url = url
+
+
+class LinkPlaceholder:
+    """``link`` until tracking lands: renders ``PREVIEW_LINK`` and records targets."""
+
+    __slots__ = ("targets",)
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+
+    def __call__(self, url: object) -> str:
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise InvalidLink(url)
+        self.targets.append(url)
+        return PREVIEW_LINK
+
+    def __str__(self) -> str:
+        return PREVIEW_LINK
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """The composed ``text`` for ``phone``, what it costs as one message sent now
+    (first unused tier of the month is assumed), its word hits and link targets."""
+
+    template: str
+    review_status: str
+    phone: str
+    text: str
+    count: PartCount
+    cost: Decimal
+    hits: list[Hit]
+    links: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class TextCheck:
+    """A text as sent (``compose``d), what it costs in parts, and its word hits."""
+
+    text: str
+    count: PartCount
+    hits: list[Hit]
+
+
+def check_text(
+    body: str,
+    *,
+    kind: MessageKind,
+    signature: str,
+    opt_out_text: str = DEFAULT_OPT_OUT,
+    checker: WordChecker | None = None,
+) -> TextCheck:
+    """Compose ``body`` as written (no variables) and count and lint the result —
+    the quick check while writing; ``checker`` defaults to the shipped list."""
+    text = compose(body, kind=kind, signature=signature, opt_out_text=opt_out_text)
+    return TextCheck(text, count_parts(text), (checker or default_checker()).lint(text))
+
+
+def check_workspace_text(
+    engine: Engine,
+    *,
+    workspace_id: int,
+    body: str,
+    kind: MessageKind,
+    signature: str | None = None,
+) -> TextCheck:
+    """``check_text`` with the workspace's signature (unless given), opt-out line and words."""
+    with engine.connect() as conn:
+        settings = settings_in(conn, workspace_id=workspace_id)
+        checker = workspace_checker(conn, workspace_id=workspace_id)
+    signature = signature or settings.signature
+    if signature is None:
+        raise SignatureNotSet()
+    return check_text(
+        body, kind=kind, signature=signature, opt_out_text=settings.opt_out_text, checker=checker
+    )
+
+
+def contact_variables(row: Mapping[str, Any]) -> dict[str, object]:
+    """Template variables of one contact, from its ``contacts`` columns and an
+    optional ``tags`` list: every custom attribute under its own key (and all of
+    them as ``attributes``), then ``phone``, ``name``, ``gender`` (先生/女士),
+    ``birthday`` (5月17日, 农历 first if lunar), ``province``, ``city``, ``carrier``
+    (中国移动 …) and ``tags``. An empty field or blank attribute is None — reported
+    as a missing variable unless the template defaults it — and a profile field
+    yields to an attribute of the same name that has a value. Pure, so the planner
+    can call it per row in bulk.
+    """
+    attributes: dict[str, object] = dict(row.get("attributes") or {})
+    carrier = row.get("carrier")
+    profile: dict[str, object] = {
+        "phone": _national(row["phone"]),
+        "name": row.get("name"),
+        "gender": _GENDER_TITLES.get(row.get("gender") or ""),
+        "birthday": _birthday(row.get("birthday"), lunar=bool(row.get("birthday_lunar"))),
+        "province": row.get("province"),
+        "city": row.get("city"),
+        "carrier": Carrier(carrier).label if carrier else None,
+        "tags": list(row.get("tags") or ()),
+        "attributes": attributes,
+    }
+    # A blank value would leave a gap in the SMS; as None it is reported as missing.
+    variables = {key: None if _blank(value) else value for key, value in attributes.items()}
+    for key, value in profile.items():
+        if value is not None or variables.get(key) is None:
+            variables[key] = value
+    return variables
+
+
+def _blank(value: object) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
+def preview_template(
+    engine: Engine,
+    *,
+    workspace_id: int,
+    name: str,
+    phone: str,
+    context: Mapping[str, object] | None = None,
+    now: datetime,
+) -> Preview:
+    """Render ``name`` for the contact ``phone`` of the workspace, whatever the
+    template's review status; a missing variable is an error naming it and the
+    contact. ``context`` values override the contact's; ``link`` is always the
+    placeholder."""
+    number = normalise_phone(phone)
+    with engine.connect() as conn:
+        template = load(conn, workspace_id=workspace_id, name=name)
+        settings = settings_in(conn, workspace_id=workspace_id)
+        row = queries.contact_with_tags(conn, workspace_id=workspace_id, phone=number)
+        if row is None:
+            raise NotFound(f"联系人 {number} 不存在")
+        variables = contact_variables(row)
+        checker = workspace_checker(conn, workspace_id=workspace_id)
+    signature = template.signature or settings.signature
+    if signature is None:
+        raise SignatureNotSet()
+    link = LinkPlaceholder()
+    variables = variables | dict(context or {}) | {"link": link}
+    who = f"{number} {row['name']}" if row["name"] else number
+    body = compile_template(template.body).render(variables, contact=who)
+    text = compose(
+        body, kind=template.kind, signature=signature, opt_out_text=settings.opt_out_text
+    )
+    count = count_parts(text)
+    cost = estimate(settings.price_plan, [(count.parts, now)], now=now).cost
+    return Preview(
+        template=template.name,
+        review_status=template.review_status,
+        phone=number,
+        text=text,
+        count=count,
+        cost=cost,
+        hits=checker.lint(text),
+        links=link.targets,
+    )
+
+
+def _national(e164: str) -> str:
+    """13800138000 for a Chinese mobile, as people write it; E.164 otherwise."""
+    return e164[3:] if e164.startswith("+86") else e164
+
+
+def _birthday(day: date | None, *, lunar: bool) -> str | None:
+    if day is None:
+        return None
+    return f"{'农历' if lunar else ''}{day.month}月{day.day}日"
