@@ -40,7 +40,11 @@ def test_demo_runs_end_to_end_on_a_fresh_directory(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "bench").glob("bench_*.py")))
 def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
-    smoke = {"bench_import.py": ["--size", "10000", "--postgres", POSTGRES_URL]}
+    smoke = {
+        "bench_import.py": ["--size", "10000", "--postgres", POSTGRES_URL],
+        "bench_content.py": ["--size", "10000"],
+        "bench_smpp.py": ["--count", "10000"],
+    }
     args = smoke.get(script)
     if args is None:
         pytest.fail(f"{script} has no smoke size here: add it to the table above")

@@ -1,0 +1,3 @@
+from echelon.channels.simulator.run import main
+
+main()
