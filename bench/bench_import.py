@@ -54,14 +54,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--postgres", default=POSTGRES)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "contacts.csv"
         started = time.perf_counter()
         write_contacts_csv(path, SampleShape(contacts=args.size))
         print(f"generated {args.size} rows in {time.perf_counter() - started:.1f}s", flush=True)
-        sqlite = measure(f"sqlite:///{tmp}/bench.db", path, args.size)
-        print(f"sqlite     size={args.size} {sqlite}", flush=True)
+        if not args.skip_sqlite:
+            sqlite = measure(f"sqlite:///{tmp}/bench.db", path, args.size)
+            print(f"sqlite     size={args.size} {sqlite}", flush=True)
         if args.skip_postgres:
             return
         name = f"echelon_bench_{uuid.uuid4().hex[:8]}"

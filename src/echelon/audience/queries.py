@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 
 from echelon.audience.phone import describe_phone
+from echelon.db.bulk import copy_rows
 from echelon.db.tables import (
     consents,
     contact_list_members,
@@ -70,6 +71,17 @@ staged_tags = Table(
     _staging,
     Column("phone", String(20), primary_key=True),
     Column("tag", String(64), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+# The contact id of each staged number, found once per batch: every later statement
+# joins this small table instead of looking the number up again.
+staged_ids = Table(
+    "staged_ids",
+    _staging,
+    Column("phone", String(20), primary_key=True),
+    Column("contact_id", BigInteger, nullable=False),
+    Column("created", Boolean, nullable=False),
     prefixes=["TEMPORARY"],
 )
 
@@ -117,11 +129,26 @@ def _changed(new: ColumnElement[object], old: ColumnElement[object]) -> ColumnEl
     return and_(new.is_not(None), new.is_distinct_from(old))
 
 
+def resolve_existing_contacts(conn: Connection, workspace_id: int) -> None:
+    """Note the id of every staged number that is already a contact: the one lookup
+    per staged row; every later statement of the batch joins ``staged_ids``."""
+    s = staged_contacts.c
+    found = select(s.phone, _contact_id(workspace_id, s.phone).label("contact_id")).subquery()
+    selected = select(found.c.phone, found.c.contact_id, false()).where(
+        found.c.contact_id.is_not(None)
+    )
+    conn.execute(insert(staged_ids).from_select(["phone", "contact_id", "created"], selected))
+
+
 def update_staged_contacts(conn: Connection, workspace_id: int, now: datetime) -> int:
     """Apply staged values to existing contacts where they change something; the count."""
     columns = staged_contacts.c
-    # Matched by id through the staged batch (see _contact_id for why not a join).
-    s = select(_contact_id(workspace_id, columns.phone).label("contact_id"), *columns).subquery().c
+    s = (
+        select(staged_ids.c.contact_id, *columns)
+        .join_from(staged_contacts, staged_ids, staged_ids.c.phone == columns.phone)
+        .subquery()
+        .c
+    )
     c = contacts.c
     merged = _merged_attributes(conn, func.coalesce(s.attributes, "{}"))
     statement = (
@@ -154,7 +181,8 @@ def update_staged_contacts(conn: Connection, workspace_id: int, now: datetime) -
 
 
 def insert_staged_contacts(conn: Connection, workspace_id: int, now: datetime) -> int:
-    """Create the staged contacts that do not exist yet; the count."""
+    """Create the staged numbers that are not contacts yet, noting their new ids in
+    ``staged_ids``; the count."""
     s = staged_contacts.c
     selected = select(
         literal(workspace_id),
@@ -169,25 +197,31 @@ def insert_staged_contacts(conn: Connection, workspace_id: int, now: datetime) -
         _json(conn, func.coalesce(s.attributes, "{}")),
         literal(now, contacts.c.created_at.type),
         literal(now, contacts.c.updated_at.type),
-    ).where(~_contact_exists(workspace_id, s.phone))
-    statement = insert(contacts).from_select(
-        [
-            "workspace_id",
-            "phone",
-            "name",
-            "gender",
-            "birthday",
-            "birthday_lunar",
-            "province",
-            "city",
-            "carrier",
-            "attributes",
-            "created_at",
-            "updated_at",
-        ],
-        selected,
+    ).where(~exists().where(staged_ids.c.phone == s.phone))
+    statement = (
+        insert(contacts)
+        .from_select(
+            [
+                "workspace_id",
+                "phone",
+                "name",
+                "gender",
+                "birthday",
+                "birthday_lunar",
+                "province",
+                "city",
+                "carrier",
+                "attributes",
+                "created_at",
+                "updated_at",
+            ],
+            selected,
+        )
+        .returning(contacts.c.phone, contacts.c.id)
     )
-    return conn.execute(statement).rowcount
+    created = [(phone, contact_id, True) for phone, contact_id in conn.execute(statement)]
+    copy_rows(conn, staged_ids, ["phone", "contact_id", "created"], created)
+    return len(created)
 
 
 def _contact_exists(workspace_id: int, phone: ColumnElement[str]) -> ColumnElement[bool]:
@@ -211,19 +245,18 @@ def _contact_id(workspace_id: int, phone: ColumnElement[str]) -> ColumnElement[i
 def insert_staged_tags(conn: Connection, workspace_id: int) -> int:
     """Add staged tags to their contacts (tags are only ever added by an import)."""
     t = staged_tags.c
-    staged = select(_contact_id(workspace_id, t.phone).label("contact_id"), t.tag).subquery()
-    selected = select(staged.c.contact_id, staged.c.tag, literal(workspace_id)).where(
-        staged.c.contact_id.is_not(None),
-        ~exists().where(
-            contact_tags.c.contact_id == staged.c.contact_id, contact_tags.c.tag == staged.c.tag
-        ),
+    ids = staged_ids.c
+    selected = (
+        select(ids.contact_id, t.tag, literal(workspace_id))
+        .join_from(staged_tags, staged_ids, ids.phone == t.phone)
+        .where(
+            ~exists().where(
+                contact_tags.c.contact_id == ids.contact_id, contact_tags.c.tag == t.tag
+            )
+        )
     )
     statement = insert(contact_tags).from_select(["contact_id", "tag", "workspace_id"], selected)
     return conn.execute(statement).rowcount
-
-
-def _consent_history_exists(contact_id: ColumnElement[int]) -> ColumnElement[bool]:
-    return exists().where(consents.c.contact_id == contact_id, consents.c.purpose == "marketing")
 
 
 def grant_staged_consent(
@@ -236,9 +269,8 @@ def grant_staged_consent(
     """
     s = staged_contacts.c
     staged = (
-        select(
-            _contact_id(workspace_id, s.phone).label("contact_id"), s.consent_at, s.consent_proof
-        )
+        select(staged_ids.c.contact_id, staged_ids.c.created, s.consent_at, s.consent_proof)
+        .join_from(staged_contacts, staged_ids, staged_ids.c.phone == s.phone)
         .where(func.coalesce(s.consent, true()))
         .subquery()
     )
@@ -263,10 +295,12 @@ def grant_staged_consent(
         literal(source),
         func.coalesce(staged.c.consent_proof, literal(proof, String())),
     ).where(
-        staged.c.contact_id.is_not(None),
-        ~exists().where(
-            history.c.contact_id == staged.c.contact_id, history.c.purpose == "marketing"
-        ),
+        or_(
+            staged.c.created,
+            ~exists().where(
+                history.c.contact_id == staged.c.contact_id, history.c.purpose == "marketing"
+            ),
+        )
     )
     granted = conn.execute(
         insert(consents).from_select(
@@ -278,12 +312,9 @@ def grant_staged_consent(
 
 def insert_staged_list_members(conn: Connection, workspace_id: int, list_id: int) -> int:
     m = contact_list_members.c
-    staged = select(
-        _contact_id(workspace_id, staged_contacts.c.phone).label("contact_id")
-    ).subquery()
-    selected = select(literal(list_id), staged.c.contact_id, literal(workspace_id)).where(
-        staged.c.contact_id.is_not(None),
-        ~exists().where(m.list_id == list_id, m.contact_id == staged.c.contact_id),
+    ids = staged_ids.c
+    selected = select(literal(list_id), ids.contact_id, literal(workspace_id)).where(
+        ~exists().where(m.list_id == list_id, m.contact_id == ids.contact_id)
     )
     statement = insert(contact_list_members).from_select(
         ["list_id", "contact_id", "workspace_id"], selected

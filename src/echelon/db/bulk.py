@@ -39,9 +39,16 @@ def drop_staging(conn: Connection, table: Table) -> None:
 
 def load_staging(conn: Connection, table: Table, rows: Sequence[Sequence[Any]]) -> None:
     """Append ``rows`` (values in the table's column order) to the staging table."""
+    copy_rows(conn, table, [c.name for c in table.columns], rows)
+
+
+def copy_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (values in ``columns`` order) in one round trip: COPY on
+    PostgreSQL, executemany on SQLite; inside the caller's transaction."""
     if not rows:
         return
-    columns = [c.name for c in table.columns]
     raw: Any = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cursor:
@@ -49,13 +56,10 @@ def load_staging(conn: Connection, table: Table, rows: Sequence[Sequence[Any]]) 
             with cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row)
-            # A temporary table is never analysed automatically; without statistics
-            # the planner takes a batch of thousands for a handful of rows.
-            cursor.execute(f"ANALYZE {table.name}")
         return
     placeholders = ", ".join("?" for _ in columns)
     # Only date and time columns need SQLAlchemy's SQLite spelling; the rest go as they are.
-    timed = [i for i, c in enumerate(table.columns) if isinstance(c.type, Date | DateTime)]
+    timed = [i for i, name in enumerate(columns) if _is_time(table.c[name].type)]
     if timed:
         rows = [_with_sqlite_times(row, timed) for row in rows]
     cursor = raw.cursor()
@@ -67,7 +71,11 @@ def load_staging(conn: Connection, table: Table, rows: Sequence[Sequence[Any]]) 
         cursor.close()
 
 
-def _with_sqlite_times(row: Sequence[Any], timed: list[int]) -> list[Any]:
+def _is_time(column_type: Any) -> bool:
+    return isinstance(getattr(column_type, "impl", column_type), Date | DateTime)
+
+
+def _with_sqlite_times(row: Sequence[Any], timed: list[int]) -> Sequence[Any]:
     values = list(row)
     for i in timed:
         values[i] = _sqlite_value(values[i])
@@ -105,6 +113,8 @@ class GrowingTables:
             return
         self._written += rows
         if self._written >= self._next:
+            # A small sample is enough to tell a big table from an empty one.
+            self._conn.exec_driver_sql("SET LOCAL default_statistics_target = 10")
             for table in self._tables:
                 self._conn.execute(text(f"ANALYZE {table.name}"))
             self._next = self._written * 2
