@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from echelon.db.engine import create_db_engine
 from echelon.db.migrate import upgrade
-from echelon.db.tables import metadata
+from echelon.db.schema import metadata
 from echelon.workspaces.service import Workspace, create_workspace
 
 POSTGRES_URL = os.environ.get(

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, inspect, text
 
 from echelon.db.engine import create_db_engine
 from echelon.db.migrate import current_revision, head_revision, upgrade
-from echelon.db.tables import metadata
+from echelon.db.schema import metadata
 
 
 def test_migrated_schema_matches_metadata(engine: Engine) -> None:

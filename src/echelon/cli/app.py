@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from echelon.audience.phone import Carrier
+from echelon.cli.campaigns import campaigns_app
 from echelon.cli.consent import consent_app, suppress_app
 from echelon.cli.contacts import contacts_app, events_app
 from echelon.cli.content import content_app, words_app
@@ -36,6 +37,9 @@ app.add_typer(workspace_app, name="workspace", help="工作区设置：默认签
 app.add_typer(content_app, name="content", help="短信内容：合成、计字数条数、查敏感词。")
 app.add_typer(words_app, name="words", help="工作区敏感词库：添加、删除、查看。")
 app.add_typer(templates_app, name="templates", help="短信模板：编写、审核、预览。")
+app.add_typer(
+    campaigns_app, name="campaigns", help="群发活动：新建、预览、开始、暂停、取消、进度。"
+)
 
 
 @app.callback()

@@ -33,6 +33,10 @@ class BlockReason(StrEnum):
     RATE_LIMIT = "rate_limit"
     DUPLICATE = "duplicate"
     EXPIRED = "expired"
+    # Raised by the planner around the rules: the text itself, or the budget.
+    CONTENT = "content"
+    RENDER_FAILED = "render_failed"
+    BUDGET = "budget"
 
     @property
     def label(self) -> str:
@@ -50,6 +54,9 @@ _LABELS = {
     BlockReason.RATE_LIMIT: "超过单号码发送频率",
     BlockReason.DUPLICATE: "重复内容",
     BlockReason.EXPIRED: "活动结束前未到可发送时段",
+    BlockReason.CONTENT: "个性化内容含禁用词",
+    BlockReason.RENDER_FAILED: "缺少个性化变量",
+    BlockReason.BUDGET: "超出活动预算",
 }
 
 # Which suppression kinds block which message kind, strongest first (the reason

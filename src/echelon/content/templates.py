@@ -260,8 +260,13 @@ def list_templates(
 def approved_template(engine: Engine, *, workspace_id: int, name: str) -> ApprovedTemplate:
     """The template ``name`` for sending; ``TemplateNotApproved`` unless approved."""
     with engine.connect() as conn:
-        template = load(conn, workspace_id=workspace_id, name=name)
-        settings = settings_in(conn, workspace_id=workspace_id)
+        return approved_template_in(conn, workspace_id=workspace_id, name=name)
+
+
+def approved_template_in(conn: Connection, *, workspace_id: int, name: str) -> ApprovedTemplate:
+    """``approved_template`` inside the caller's transaction (the campaign planner)."""
+    template = load(conn, workspace_id=workspace_id, name=name)
+    settings = settings_in(conn, workspace_id=workspace_id)
     if template.review_status != "approved":
         raise TemplateNotApproved(template.name, template.review_status)
     signature = template.signature or settings.signature

@@ -43,7 +43,7 @@ DEFAULT_PRICE_PLAN_JSON = (
 )
 
 
-def _workspace_of_contact() -> Column[int]:
+def workspace_of_contact() -> Column[int]:
     """``workspace_id`` on a table whose rows hang off a contact.
 
     Scoped like every table, but without its own foreign key: the contact's already
@@ -53,7 +53,7 @@ def _workspace_of_contact() -> Column[int]:
     return Column("workspace_id", Id, nullable=False)
 
 
-def _workspace_fk() -> Column[int]:
+def workspace_fk() -> Column[int]:
     return Column(
         "workspace_id", Id, ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
     )
@@ -73,13 +73,15 @@ workspaces = Table(
     Column("signature", String(16)),
     Column("opt_out_text", String(16), nullable=False, server_default="拒收请回复R"),
     Column("price_plan", Json, nullable=False, server_default=DEFAULT_PRICE_PLAN_JSON),
+    # Quiet hours and caps (migration 0003); NULL means the defaults of the rules.
+    Column("compliance", Json),
 )
 
 contacts = Table(
     "contacts",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    workspace_fk(),
     Column("phone", String(20), nullable=False),
     Column("name", String(100)),
     Column("gender", String(8)),
@@ -100,7 +102,7 @@ contact_tags = Table(
     metadata,
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(64), primary_key=True),
-    _workspace_of_contact(),
+    workspace_of_contact(),
     Index(None, "workspace_id", "tag"),
 )
 
@@ -108,7 +110,7 @@ contact_lists = Table(
     "contact_lists",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    workspace_fk(),
     Column("name", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     UniqueConstraint("workspace_id", "name"),
@@ -119,7 +121,7 @@ contact_list_members = Table(
     metadata,
     Column("list_id", Id, ForeignKey("contact_lists.id", ondelete="CASCADE"), primary_key=True),
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True),
-    _workspace_of_contact(),
+    workspace_of_contact(),
     Index(None, "contact_id"),
 )
 
@@ -127,7 +129,7 @@ consents = Table(
     "consents",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_of_contact(),
+    workspace_of_contact(),
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
     Column("purpose", String(16), nullable=False),
     Column("granted_at", UTCDateTime(), nullable=False),
@@ -152,7 +154,7 @@ suppressions = Table(
     "suppressions",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    workspace_fk(),
     Column("phone", String(20), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("reason", String(500)),
@@ -166,7 +168,7 @@ events = Table(
     "events",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_of_contact(),
+    workspace_of_contact(),
     Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
     Column("type", String(32), nullable=False),
     Column("occurred_at", UTCDateTime(), nullable=False),
@@ -188,7 +190,7 @@ workspace_words = Table(
     "workspace_words",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    workspace_fk(),
     Column("word", String(50), nullable=False),
     Column("category", String(16), nullable=False),
     Column("severity", String(8), nullable=False),
@@ -202,7 +204,7 @@ templates = Table(
     "templates",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    _workspace_fk(),
+    workspace_fk(),
     Column("name", String(100), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("body", Text, nullable=False),
@@ -231,7 +233,7 @@ template_reviews = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("template_id", Id, ForeignKey("templates.id", ondelete="CASCADE"), nullable=False),
-    _workspace_fk(),
+    workspace_fk(),
     Column("action", String(16), nullable=False),
     Column("actor", String(100), nullable=False),
     Column("note", String(500)),

@@ -1,0 +1,1 @@
+"""Campaigns: broadcasts to an audience, planned into the outbox in set-based batches."""

@@ -1,0 +1,163 @@
+"""Tables of the sending pipeline: channels, campaigns and the outbox of messages.
+
+The outbox is the truth (DESIGN, invariant 1): every message that may ever be sent
+is a row of ``messages`` before any network call, and its status is the one record
+of what became of it. Receipts and replies are kept as they arrived, so that one
+arriving twice or before its submit response is applied exactly once.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from echelon.db.tables import metadata, workspace_fk, workspace_of_contact
+from echelon.db.types import Id, Json, UTCDateTime
+
+MESSAGE_STATUSES = (
+    "planned",
+    "queued",
+    "submitting",
+    "submitted",
+    "delivered",
+    "undelivered",
+    "expired",
+    "rejected",
+    "blocked",
+    "failed",
+    "unknown",
+    "cancelled",
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    workspace_fk(),
+    Column("name", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    # Connection settings as the channel module's typed config (secrets included,
+    # never printed: the CLI and API show them masked).
+    Column("config", Json, nullable=False),
+    Column("carriers", Json, nullable=False),
+    Column("weight", Integer, nullable=False, server_default=text("1")),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("price_plan", Json),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("workspace_id", "name"),
+    CheckConstraint("kind IN ('smpp')", name="kind"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    workspace_fk(),
+    Column("name", String(100), nullable=False),
+    Column("template_id", Id, ForeignKey("templates.id"), nullable=False),
+    # {"kind": "consenting"} | {"kind": "tag", "tag": …} | {"kind": "list", "list": …}
+    Column("audience", Json, nullable=False),
+    Column("send_at", UTCDateTime()),
+    Column("ends_at", UTCDateTime()),
+    Column("throttle_per_second", Integer),
+    Column("budget_e4", BigInteger),
+    Column("channels", Json),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
+    UniqueConstraint("workspace_id", "name"),
+    CheckConstraint(
+        "status IN ('draft', 'planning', 'running', 'paused', 'completed', 'cancelled')",
+        name="status",
+    ),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    workspace_of_contact(),
+    Column("contact_id", Id, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False),
+    Column("phone", String(20), nullable=False),
+    Column("campaign_id", Id, ForeignKey("campaigns.id", ondelete="CASCADE")),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("text_hash", String(32), nullable=False),
+    Column("parts", SmallInteger, nullable=False),
+    # Money as integer ten-thousandths of a yuan: exact on both databases (SQLite has
+    # no decimal type), fine enough for per-part prices such as ¥0.055 with surcharges.
+    Column("cost_e4", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("block_reason", String(32)),
+    Column("error_code", String(64)),
+    Column("error_detail", String(500)),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("channel_id", Id, ForeignKey("channels.id")),
+    Column("attempts", SmallInteger, nullable=False, server_default=text("0")),
+    Column("provider_id", String(64)),
+    Column("submitted_at", UTCDateTime()),
+    Column("done_at", UTCDateTime()),
+    Column("latency_ms", Integer),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    CheckConstraint(
+        "status IN (" + ", ".join(f"'{s}'" for s in MESSAGE_STATUSES) + ")", name="status"
+    ),
+    # Claiming due work: the dispatcher's hot query.
+    Index(None, "status", "due_at"),
+    Index(None, "campaign_id", "status"),
+    # A number's recent messages: the caps and duplicate checks of the gate.
+    Index(None, "contact_id", "due_at"),
+    Index(None, "channel_id", "provider_id"),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel_id", Id, ForeignKey("channels.id", ondelete="CASCADE"), nullable=False),
+    workspace_of_contact(),  # the channel's workspace; the channel's key scopes it
+    Column("provider_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(64)),
+    Column("done_at", UTCDateTime()),
+    Column("raw", Text, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    # NULL until matched to its message (it may arrive before the submit response).
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE")),
+    UniqueConstraint("channel_id", "provider_id", "status"),
+    Index(None, "message_id"),
+)
+
+replies = Table(
+    "replies",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    workspace_fk(),
+    Column("phone", String(20), nullable=False),
+    Column("contact_id", Id, ForeignKey("contacts.id", ondelete="SET NULL")),
+    Column("message_id", Id, ForeignKey("messages.id", ondelete="SET NULL")),
+    Column("channel_id", Id, ForeignKey("channels.id", ondelete="SET NULL")),
+    Column("text", Text, nullable=False),
+    Column("extension", String(20)),
+    Column("action", String(16)),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index(None, "workspace_id", "received_at"),
+)
