@@ -25,11 +25,11 @@ from echelon.workspaces.service import create_workspace
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def measure(url: str, path: Path, size: int) -> dict[str, float]:
+def measure(url: str, path: Path, size: int, args_batch: int) -> dict[str, float]:
     engine = create_db_engine(url)
     upgrade(engine)
     workspace, _ = create_workspace(engine, slug="bench", name="bench")
-    options = ContactImportOptions(consent_source="bench")
+    options = ContactImportOptions(consent_source="bench", batch_size=args_batch)
     figures: dict[str, float] = {}
     for run in ("first", "again"):
         started = time.perf_counter()
@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=POSTGRES)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "contacts.csv"
@@ -62,7 +63,7 @@ def main() -> None:
         write_contacts_csv(path, SampleShape(contacts=args.size))
         print(f"generated {args.size} rows in {time.perf_counter() - started:.1f}s", flush=True)
         if not args.skip_sqlite:
-            sqlite = measure(f"sqlite:///{tmp}/bench.db", path, args.size)
+            sqlite = measure(f"sqlite:///{tmp}/bench.db", path, args.size, args.batch_size)
             print(f"sqlite     size={args.size} {sqlite}", flush=True)
         if args.skip_postgres:
             return
@@ -72,7 +73,7 @@ def main() -> None:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         try:
             url = make_url(args.postgres).set(database=name).render_as_string(False)
-            postgres = measure(url, path, args.size)
+            postgres = measure(url, path, args.size, args.batch_size)
             print(f"postgresql size={args.size} {postgres}", flush=True)
         finally:
             with admin.connect() as conn:
