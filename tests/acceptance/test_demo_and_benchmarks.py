@@ -36,6 +36,13 @@ def test_demo_runs_end_to_end_on_a_fresh_directory(tmp_path: Path) -> None:
     assert summary["opt_outs"] == 200
     assert summary["marketing_reachable"] < summary["marketing_consent"]
     assert (tmp_path / "demo-data" / "echelon.db").exists()
+    # Every imported member is either planned or blocked with a reason.
+    assert summary["planned"] == summary["marketing_reachable"]
+    assert summary["planned"] + sum(summary["blocked"].values()) == summary["imported"]
+    assert summary["blocked"]["opt_out"] == 200
+    assert summary["sample"].startswith("【星河商城】")
+    assert summary["sample"].endswith("拒收请回复R")
+    assert float(summary["cost_yuan"]) >= 0.06 * summary["parts"] * 0.9
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "bench").glob("bench_*.py")))

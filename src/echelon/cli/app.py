@@ -17,6 +17,7 @@ from echelon.cli.content import content_app, words_app
 from echelon.cli.output import Context, console, handle_errors, print_json, progress_bar
 from echelon.cli.templates import templates_app
 from echelon.cli.workspace import workspace_app
+from echelon.compliance.rules import BlockReason
 from echelon.config import Settings
 from echelon.db.migrate import current_revision, upgrade
 from echelon.runtime.demo import DemoOptions, run_demo
@@ -104,7 +105,7 @@ def demo(
     contacts: Annotated[int, typer.Option(help="生成的联系人数", min=100)] = 10_000,
     json_output: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
 ) -> None:
-    """一条命令跑通主流程：建库、导入会员（含同意与坏号码）、退订、统计可触达人群。"""
+    """一条命令跑通主流程：建库、导入会员、退订、模板审核、活动规划（经合规闸门）。"""
     with progress_bar("导入示例会员", enabled=not json_output) as progress:
         summary = run_demo(DemoOptions(directory=directory, contacts=contacts), progress)
     if json_output:
@@ -124,6 +125,11 @@ def demo(
         for k, v in sorted(summary["by_carrier"].items(), key=lambda kv: -kv[1])
     )
     table.add_row("运营商分布", carriers)
+    table.add_row("活动规划", f"{summary['planned']} 条待发送，共 {summary['parts']} 条计费")
+    blocked = "，".join(f"{BlockReason(k).label} {v}" for k, v in summary["blocked"].items())
+    table.add_row("不发送", blocked or "0")
+    table.add_row("预计费用", f"¥{summary['cost_yuan']}")
+    table.add_row("示例短信", summary["sample"] or "")
     table.add_row("用时", f"{summary['seconds']} 秒")
     console.print(table)
 

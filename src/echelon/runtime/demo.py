@@ -1,9 +1,10 @@
 """``echelon demo``: the main job end to end on an embedded SQLite database.
 
-Today it covers the audience half: a generated shop's customer file (with planted bad
-numbers and customers who declined marketing) is imported with its consent, a list of
-opt-outs is applied, and the reachable audience is counted. The sending half joins it
-as the pipeline lands.
+A generated shop's customer file (with planted bad numbers and customers who declined
+marketing) is imported with its consent, a list of opt-outs is applied, a marketing
+template is written, reviewed and approved, and a campaign to every member is
+planned into the outbox through the gate — blocked recipients counted by reason, parts
+and cost estimated. Dispatch over SMPP to the simulator joins it with the dispatcher.
 """
 
 from __future__ import annotations
@@ -14,16 +15,22 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from echelon.audience.contacts import count_contacts
 from echelon.audience.importing import ContactImportOptions, import_contacts, import_suppressions
+from echelon.campaigns.service import create_campaign, preview_campaign, start_campaign
+from echelon.content.review import approve_template, submit_template
+from echelon.content.templates import create_template
 from echelon.db.engine import create_db_engine
 from echelon.db.migrate import upgrade
 from echelon.runtime.sample import SampleShape, sample_phones, write_contacts_csv, write_phone_list
-from echelon.workspaces.service import create_workspace
+from echelon.workspaces.service import create_workspace, update_settings
 
 Progress = Callable[[int, int], None]
 
@@ -69,6 +76,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
         now=now,
     )
     counts = count_contacts(engine, workspace_id=workspace.id)
+    planned = _plan_campaign(engine, workspace.id, now)
     engine.dispose()
     return {
         "database": str(options.directory / "echelon.db"),
@@ -80,8 +88,51 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
         "opt_outs": opted_out.imported,
         "marketing_reachable": counts["marketing_reachable"],
         "by_carrier": counts["by_carrier"],
+        "planned": planned["planned"],
+        "blocked": planned["blocked"],
+        "parts": planned["parts"],
+        "cost_yuan": planned["cost_yuan"],
+        "sample": planned["samples"][0]["text"] if planned["samples"] else None,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _plan_campaign(engine: Engine, workspace_id: int, now: datetime) -> dict[str, Any]:
+    """Write, review and approve a template, then preview and start a campaign to the
+    members list — at noon Shanghai time, so quiet hours do not move it."""
+    update_settings(engine, workspace_id=workspace_id, signature="星河商城")
+    body = "{{ name | default('会员') }}您好，双11预售开启，{{ 会员等级 }}会员专享满300减50"
+    create_template(
+        engine,
+        workspace_id=workspace_id,
+        name="双11预售",
+        kind="marketing",
+        body=body,
+        signature=None,
+        actor="运营",
+        now=now,
+    )
+    submit_template(engine, workspace_id=workspace_id, name="双11预售", actor="运营", now=now)
+    approve_template(engine, workspace_id=workspace_id, name="双11预售", actor="审核", now=now)
+    send_at = datetime.combine(now.date(), time_of_day(4, 0), tzinfo=UTC) + timedelta(days=1)
+    create_campaign(
+        engine,
+        workspace_id=workspace_id,
+        name="双11预热",
+        template="双11预售",
+        audience={"kind": "list", "list": "会员"},
+        send_at=send_at,
+        ends_at=None,
+        throttle_per_second=None,
+        budget_yuan=None,
+        now=now,
+    )
+    preview = preview_campaign(
+        engine, workspace_id=workspace_id, name="双11预热", samples=1, now=now
+    )
+    started = start_campaign(engine, workspace_id=workspace_id, name="双11预热", now=now)
+    started["samples"] = preview["samples"]
+    return started
 
 
 def _reasons(rejects_file: str | None) -> dict[str, int]:
