@@ -51,6 +51,7 @@ def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
         "bench_import.py": ["--size", "10000", "--postgres", POSTGRES_URL],
         "bench_content.py": ["--size", "10000"],
         "bench_smpp.py": ["--count", "10000"],
+        "bench_planning.py": ["--size", "10000", "--postgres", POSTGRES_URL],
     }
     args = smoke.get(script)
     if args is None:

@@ -180,6 +180,8 @@ def cap_check(
     against an earlier one planned after it was, so no window anywhere exceeds a cap.
     """
     _aware(at)
+    if not history.entries:
+        return None  # one message alone is within every limit (each is at least 1)
     near = history.between(at - caps.duplicate_window, at + caps.duplicate_window)
     if any(s.text_hash == text_hash for s in near):
         return BlockReason.DUPLICATE

@@ -1,0 +1,114 @@
+"""Campaign planning speed: gate + render + compose + count + lint + bill + write the
+outbox for N recipients, on SQLite and PostgreSQL, figures printed.
+
+    .venv/bin/python bench/bench_planning.py --size 1000000
+Target (issue: sending pipeline): 1,000,000 recipients planned in under 60 s on each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from echelon.audience.importing import ContactImportOptions, import_contacts
+from echelon.campaigns.service import create_campaign, start_campaign
+from echelon.content.review import approve_template, submit_template
+from echelon.content.templates import create_template
+from echelon.db.engine import create_db_engine
+from echelon.db.migrate import upgrade
+from echelon.runtime.sample import SampleShape, write_contacts_csv
+from echelon.workspaces.service import create_workspace, update_settings
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+BODY = "{{ name | default('会员') }}您好，双11预售开启，{{ 会员等级 }}会员专享满300减50"
+
+
+def measure(url: str, path: Path) -> dict[str, float]:
+    engine = create_db_engine(url)
+    upgrade(engine)
+    workspace, _ = create_workspace(engine, slug="bench", name="bench")
+    now = datetime.now(UTC)
+    import_contacts(
+        engine,
+        workspace=workspace,
+        path=path,
+        options=ContactImportOptions(consent_source="bench"),
+        now=now,
+    )
+    update_settings(engine, workspace_id=workspace.id, signature="星河商城")
+    create_template(
+        engine,
+        workspace_id=workspace.id,
+        name="t",
+        kind="marketing",
+        body=BODY,
+        signature=None,
+        actor="bench",
+        now=now,
+    )
+    submit_template(engine, workspace_id=workspace.id, name="t", actor="bench", now=now)
+    approve_template(engine, workspace_id=workspace.id, name="t", actor="review", now=now)
+    noon = datetime.combine(now.date(), datetime.min.time(), tzinfo=UTC) + timedelta(
+        days=1, hours=4
+    )
+    create_campaign(
+        engine,
+        workspace_id=workspace.id,
+        name="c",
+        template="t",
+        audience={"kind": "all"},
+        send_at=noon,
+        ends_at=None,
+        throttle_per_second=None,
+        budget_yuan=None,
+        now=now,
+    )
+    started = time.perf_counter()
+    summary = start_campaign(engine, workspace_id=workspace.id, name="c", now=now)
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    rows = summary["audience"]
+    return {
+        "recipients": rows,
+        "planned": summary["planned"],
+        "blocked": sum(summary["blocked"].values()),
+        "seconds": round(seconds, 2),
+        "recipients_per_s": round(rows / seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", type=int, default=1_000_000)
+    parser.add_argument("--postgres", default=POSTGRES)
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "contacts.csv"
+        write_contacts_csv(path, SampleShape(contacts=args.size))
+        if not args.skip_sqlite:
+            print(f"sqlite     {measure(f'sqlite:///{tmp}/bench.db', path)}", flush=True)
+        if args.skip_postgres:
+            return
+        name = f"echelon_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_db_engine(args.postgres, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = make_url(args.postgres).set(database=name).render_as_string(False)
+            print(f"postgresql {measure(url, path)}", flush=True)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
