@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import queue
-import threading
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -35,7 +33,8 @@ from echelon.audience.fields import (
     parse_text,
 )
 from echelon.audience.lists import ensure_list
-from echelon.audience.phone import InvalidNumber, describe_phone, normalise_phone
+from echelon.audience.phone import describe_phone, normalise_phone
+from echelon.audience.pipeline import parsed_batches
 from echelon.audience.regions import canonical_province
 from echelon.audience.suppression import check_kind
 from echelon.audience.tabular import Sheet, map_columns, open_sheet
@@ -46,6 +45,7 @@ from echelon.db.bulk import (
     drop_staging,
     json_text,
     load_staging,
+    sqlite_time,
 )
 from echelon.db.tables import (
     consents,
@@ -142,11 +142,16 @@ class Rejects:
         self._writer.writerow([row_number, reason, *["" if c is None else c for c in cells]])
         self.count += 1
 
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+
     def close(self, *, keep: bool) -> str | None:
         if self._handle is not None:
             self._handle.close()
-            if not keep:
-                self.path.unlink(missing_ok=True)
+        if not keep:
+            # The parsing process may have written it: remove it whoever did.
+            self.path.unlink(missing_ok=True)
         return str(self.path) if self.count and keep else None
 
 
@@ -181,69 +186,15 @@ def _attributes(cells: list[Cell], others: Mapping[str, int]) -> dict[str, Cell]
 
 def _parsed_batches(
     sheet: Sheet,
-    parse: Callable[[list[Cell]], _Row],
+    parse: Callable[[list[Cell]], Any],
     rejects: Rejects,
     batch_size: int,
     progress: Progress | None,
-) -> Generator[tuple[list[_Row], int]]:
-    """Parsed rows in batches, with the number of file rows each batch covers.
-
-    Reading and parsing run in a thread one batch ahead of the caller: the database
-    works on a batch (releasing the GIL) while the next is parsed, so on two cores an
-    import costs about the larger of the two, not their sum.
-    """
-    handoff: queue.Queue[tuple[list[_Row], int] | BaseException | None] = queue.Queue(2)
-    stop = threading.Event()
-
-    def hand_over(item: tuple[list[_Row], int] | BaseException | None) -> bool:
-        """Queue ``item`` unless the consumer has gone; False once it has."""
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in _parse_batches(sheet, parse, rejects, batch_size):
-                if not hand_over(batch):
-                    return
-            hand_over(None)
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            hand_over(exc)
-
-    worker = threading.Thread(target=produce, name="import-parser", daemon=True)
-    worker.start()
-    try:
-        while (item := handoff.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            if progress:
-                progress(item[1], sheet.estimated_rows)
-    finally:
-        stop.set()
-        worker.join()
-
-
-def _parse_batches(
-    sheet: Sheet, parse: Callable[[list[Cell]], _Row], rejects: Rejects, batch_size: int
-) -> Iterator[tuple[list[_Row], int]]:
-    batch: list[_Row] = []
-    seen = 0
-    for row_number, cells in sheet.rows:
-        seen += 1
-        try:
-            batch.append(parse(cells))
-        except (InvalidNumber, BadValue) as exc:
-            rejects.add(row_number, exc.message, cells)
-        if seen == batch_size:
-            yield batch, seen
-            batch, seen = [], 0
-    if seen:
-        yield batch, seen
+    dialect: str,
+) -> Generator[tuple[list[Any], int]]:
+    # Times cross the process boundary already spelled as the database stores them.
+    wire_time = datetime.isoformat if dialect == "postgresql" else sqlite_time
+    return parsed_batches(sheet, parse, rejects, batch_size, progress, wire_time)
 
 
 def _run(
@@ -307,7 +258,7 @@ def import_contacts(
         if list_id is not None:
             counts["list_members_added"] = 0
         with closing(
-            _parsed_batches(sheet, parse, rejects, options.batch_size, progress)
+            _parsed_batches(sheet, parse, rejects, options.batch_size, progress, conn.dialect.name)
         ) as batches:
             for parsed, covered in batches:
                 # A number seen before in the file keeps its first row; later ones only count
@@ -434,7 +385,9 @@ def import_events(
         create_staging(conn, queries.staged_events)
         growing = GrowingTables(conn, [contacts, events])
         contacts_created = 0
-        with closing(_parsed_batches(sheet, parse, rejects, batch_size, progress)) as batches:
+        with closing(
+            _parsed_batches(sheet, parse, rejects, batch_size, progress, conn.dialect.name)
+        ) as batches:
             for parsed, covered in batches:
                 unique = {row[0]: row for row in parsed}
                 report.rows += covered
@@ -545,7 +498,9 @@ def _stage_and_apply(
 ) -> None:
     create_staging(conn, table)
     growing = GrowingTables(conn, [suppressions])
-    with closing(_parsed_batches(sheet, parse, rejects, batch_size, progress)) as batches:
+    with closing(
+        _parsed_batches(sheet, parse, rejects, batch_size, progress, conn.dialect.name)
+    ) as batches:
         for parsed, covered in batches:
             unique = {row[0]: row for row in parsed}
             report.rows += covered

@@ -82,6 +82,11 @@ def _with_sqlite_times(row: Sequence[Any], timed: list[int]) -> Sequence[Any]:
     return values
 
 
+def sqlite_time(value: datetime) -> str:
+    """A time as SQLAlchemy stores it on SQLite: naive UTC, microseconds."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
 def _sqlite_value(value: Any) -> Any:
     # The spellings SQLAlchemy itself stores on SQLite, so staged rows read back alike.
     if isinstance(value, datetime):
