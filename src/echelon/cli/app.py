@@ -11,6 +11,7 @@ from rich.table import Table
 
 from echelon.audience.phone import Carrier
 from echelon.cli.campaigns import campaigns_app
+from echelon.cli.channels import channels_app, simulator
 from echelon.cli.consent import consent_app, suppress_app
 from echelon.cli.contacts import contacts_app, events_app
 from echelon.cli.content import content_app, words_app
@@ -41,6 +42,8 @@ app.add_typer(templates_app, name="templates", help="短信模板：编写、审
 app.add_typer(
     campaigns_app, name="campaigns", help="群发活动：新建、预览、开始、暂停、取消、进度。"
 )
+app.add_typer(channels_app, name="channels", help="短信通道：添加、修改、查看、测试、停用。")
+app.command("simulator")(simulator)
 
 
 @app.callback()

@@ -1,0 +1,1 @@
+"""Sending the outbox: channels as configured, routing, and the dispatcher."""
