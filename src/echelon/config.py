@@ -14,5 +14,3 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./echelon.db"
     workspace: str = "default"
-    # Rows written per round trip on bulk paths (imports, planning).
-    batch_size: int = 20_000
