@@ -9,20 +9,15 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from echelon.audience.importing import ContactImportOptions, import_contacts
 from echelon.db.engine import create_db_engine
 from echelon.db.migrate import upgrade
 from echelon.runtime.sample import SampleShape, write_contacts_csv
 from echelon.workspaces.service import create_workspace
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from support import POSTGRES, scratch_postgres
 
 
 def measure(url: str, path: Path, size: int, args_batch: int) -> dict[str, float]:
@@ -67,17 +62,9 @@ def main() -> None:
             print(f"sqlite     size={args.size} {sqlite}", flush=True)
         if args.skip_postgres:
             return
-        name = f"echelon_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_db_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(args.postgres).set(database=name).render_as_string(False)
+        with scratch_postgres(args.postgres) as url:
             postgres = measure(url, path, args.size, args.batch_size)
-            print(f"postgresql size={args.size} {postgres}", flush=True)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        print(f"postgresql size={args.size} {postgres}", flush=True)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from echelon.audience.importing import ContactImportOptions, import_contacts
 from echelon.campaigns.service import create_campaign, start_campaign
@@ -25,8 +21,8 @@ from echelon.db.engine import create_db_engine
 from echelon.db.migrate import upgrade
 from echelon.runtime.sample import SampleShape, write_contacts_csv
 from echelon.workspaces.service import create_workspace, update_settings
+from support import POSTGRES, scratch_postgres
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BODY = "{{ name | default('会员') }}您好，双11预售开启，{{ 会员等级 }}会员专享满300减50"
 
 
@@ -98,16 +94,9 @@ def main() -> None:
             print(f"sqlite     {measure(f'sqlite:///{tmp}/bench.db', path)}", flush=True)
         if args.skip_postgres:
             return
-        name = f"echelon_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_db_engine(args.postgres, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(args.postgres).set(database=name).render_as_string(False)
-            print(f"postgresql {measure(url, path)}", flush=True)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with scratch_postgres(args.postgres) as url:
+            postgres = measure(url, path)
+        print(f"postgresql {postgres}", flush=True)
 
 
 if __name__ == "__main__":
