@@ -1,0 +1,196 @@
+"""Receipts and replies on both databases: idempotent, early receipts kept, opt-outs at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine, func, insert, select, update
+
+from echelon.audience.consent import grant_consent
+from echelon.audience.contacts import count_contacts, get_contact
+from echelon.channels.base import InboundReply, Receipt
+from echelon.channels.smpp import SmppConfig
+from echelon.db.outbox import messages, receipts, replies
+from echelon.dispatch.channel_admin import add_channel
+from echelon.dispatch.inbound import apply_pending_receipts, record_receipts, record_reply
+from echelon.dispatch.rules import OptOutKeywords
+from echelon.workspaces.service import Workspace
+
+NOW = datetime(2026, 11, 11, 4, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def channel_id(engine: Engine, workspace: Workspace) -> int:
+    config = SmppConfig(host="127.0.0.1", port=2775, system_id="shop", password=SecretStr("pw"))
+    record = add_channel(
+        engine,
+        workspace_id=workspace.id,
+        name="主通道",
+        config=config,
+        carriers=["all"],
+        weight=1,
+        priority=0,
+        now=NOW,
+    )
+    return record.id
+
+
+def outbox_row(engine: Engine, ws: Workspace, phone: str, **values: object) -> int:
+    grant_consent(
+        engine,
+        workspace_id=ws.id,
+        phone=phone,
+        purpose="marketing",
+        source="t",
+        proof=None,
+        now=NOW,
+    )
+    contact = get_contact(engine, workspace_id=ws.id, phone=phone)
+    row = {
+        "workspace_id": ws.id,
+        "contact_id": contact.id,
+        "phone": contact.phone,
+        "kind": "marketing",
+        "text": "【店】你好",
+        "text_hash": "h",
+        "parts": 1,
+        "cost_e4": 600,
+        "status": "queued",
+        "due_at": NOW,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    row.update(values)
+    with engine.begin() as conn:
+        return int(
+            conn.execute(insert(messages).values(**row).returning(messages.c.id)).scalar_one()
+        )
+
+
+def receipt(provider_id: str, status: str = "delivered", final: bool = True) -> Receipt:
+    return Receipt(
+        provider_id=provider_id,
+        status=status,
+        error_code=None if status == "delivered" else "MK:0001",
+        done_at=NOW + timedelta(seconds=2),
+        submitted_at=NOW,
+        raw=f"id:{provider_id} stat:{status}",
+        final=final,
+    )  # type: ignore[arg-type]
+
+
+def status_of(engine: Engine, message_id: int) -> tuple[str, str | None]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(messages.c.status, messages.c.error_code).where(messages.c.id == message_id)
+        ).one()
+    return row.status, row.error_code
+
+
+def test_a_receipt_applies_once(engine: Engine, workspace: Workspace, channel_id: int) -> None:
+    sent = outbox_row(
+        engine,
+        workspace,
+        "13800138000",
+        status="submitted",
+        channel_id=channel_id,
+        provider_id="p1",
+        submitted_at=NOW,
+    )
+    failed = outbox_row(
+        engine,
+        workspace,
+        "13900139000",
+        status="submitted",
+        channel_id=channel_id,
+        provider_id="p2",
+        submitted_at=NOW,
+    )
+    batch = [receipt("p1"), receipt("p2", "undelivered"), receipt("p1", "enroute", final=False)]
+    assert record_receipts(engine, channel_id=channel_id, received=batch, now=NOW) == 2
+    assert status_of(engine, sent) == ("delivered", None)
+    assert status_of(engine, failed) == ("undelivered", "MK:0001")
+    assert record_receipts(engine, channel_id=channel_id, received=batch, now=NOW) == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(receipts)).scalar_one() == 2
+    assert status_of(engine, sent) == ("delivered", None)
+
+
+def test_a_receipt_before_its_submit_response_waits(
+    engine: Engine, workspace: Workspace, channel_id: int
+) -> None:
+    early = outbox_row(engine, workspace, "13800138000", status="submitting", channel_id=channel_id)
+    assert record_receipts(engine, channel_id=channel_id, received=[receipt("p9")], now=NOW) == 1
+    assert status_of(engine, early) == ("submitting", None)
+    with engine.begin() as conn:
+        conn.execute(
+            update(messages)
+            .where(messages.c.id == early)
+            .values(status="submitted", provider_id="p9", submitted_at=NOW)
+        )
+        assert (
+            apply_pending_receipts(conn, channel_id=channel_id, provider_ids=["p9"], now=NOW) == 1
+        )
+    assert status_of(engine, early) == ("delivered", None)
+    with engine.connect() as conn:
+        assert conn.execute(select(receipts.c.message_id)).scalar_one() == early
+
+
+def test_a_lost_submit_response_is_reconciled_by_its_receipt(
+    engine: Engine, workspace: Workspace, channel_id: int
+) -> None:
+    lost = outbox_row(
+        engine,
+        workspace,
+        "13800138000",
+        status="unknown",
+        channel_id=channel_id,
+        provider_id="p5",
+        submitted_at=NOW,
+    )
+    record_receipts(engine, channel_id=channel_id, received=[receipt("p5")], now=NOW)
+    assert status_of(engine, lost) == ("delivered", None)
+
+
+@pytest.mark.parametrize(
+    ("text", "opted_out"), [("TD", True), ("我要退订", True), ("好的谢谢", False)]
+)
+def test_replies_are_kept_and_opt_outs_take_effect(
+    engine: Engine, workspace: Workspace, channel_id: int, text: str, opted_out: bool
+) -> None:
+    message = outbox_row(
+        engine,
+        workspace,
+        "13800138000",
+        status="delivered",
+        channel_id=channel_id,
+        provider_id="p1",
+        submitted_at=NOW,
+    )
+    reply = InboundReply(
+        source="+8613800138000",
+        destination="106900001",
+        extension="01",
+        text=text,
+        received_at=NOW + timedelta(minutes=3),
+    )
+    outcome = record_reply(
+        engine,
+        workspace_id=workspace.id,
+        channel_id=channel_id,
+        reply=reply,
+        keywords=OptOutKeywords.of(),
+        now=NOW,
+    )
+    assert outcome.message_id == message
+    assert outcome.opted_out is opted_out
+    with engine.connect() as conn:
+        stored = conn.execute(select(replies.c.text, replies.c.action)).one()
+    assert stored.text == text
+    counts = count_contacts(engine, workspace_id=workspace.id)
+    assert counts["marketing_reachable"] == (0 if opted_out else 1)
+    profile = get_contact(engine, workspace_id=workspace.id, phone="13800138000")
+    assert ("opt_out" in profile.suppressions) is opted_out
+    assert (profile.consents[0].revoked_at is not None) is opted_out
