@@ -190,7 +190,5 @@ def suppress_list(
         return
     table = Table("号码", "类型", "原因", "来源", "加入时间")
     for r in rows:
-        table.add_row(
-            r.phone, KINDS[r.kind], r.reason or "", r.source, f"{r.created_at:%Y-%m-%d %H:%M}"
-        )
+        table.add_row(r.phone, KINDS[r.kind], r.reason or "", r.source, context.local(r.created_at))
     console.print(table)

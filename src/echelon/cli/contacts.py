@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from echelon.audience.consent import PURPOSES
 from echelon.audience.contacts import count_contacts, export_contacts, get_contact
 from echelon.audience.importing import (
     ContactImportOptions,
@@ -116,11 +117,11 @@ def contacts_show(
     table = Table("用途", "授予时间", "来源", "凭证", "撤回时间", title="同意记录")
     for record in profile.consents:
         table.add_row(
-            record.purpose,
-            f"{record.granted_at:%Y-%m-%d %H:%M}",
+            PURPOSES.get(record.purpose, record.purpose),
+            context.local(record.granted_at),
             record.source,
             record.proof or "",
-            f"{record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "",
+            context.local(record.revoked_at),
         )
     console.print(table)
     if profile.recent_events:
@@ -129,7 +130,7 @@ def contacts_show(
             amount = f"¥{event.amount_fen / 100:.2f}" if event.amount_fen is not None else ""
             events.add_row(
                 event.type,
-                f"{event.occurred_at:%Y-%m-%d %H:%M}",
+                context.local(event.occurred_at),
                 amount,
                 event.order_id or "",
                 event.category or "",

@@ -15,6 +15,7 @@ from decimal import Decimal
 from functools import cached_property, wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -54,6 +55,12 @@ class Context:
     @cached_property
     def workspace(self) -> Workspace:
         return get_workspace(self.engine, slug=self.settings.workspace)
+
+    def local(self, moment: datetime | None) -> str:
+        """A stored (UTC) time as people of the workspace read it."""
+        if moment is None:
+            return ""
+        return f"{moment.astimezone(ZoneInfo(self.workspace.timezone)):%Y-%m-%d %H:%M}"
 
 
 def _default(value: Any) -> Any:
