@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Select, insert, select, update
 
 from echelon.campaigns import queries
 from echelon.campaigns.metering import E4, Meter, yuan
@@ -159,12 +159,12 @@ def campaign_status(engine: Engine, *, workspace_id: int, name: str) -> dict[str
 
 def list_campaigns(engine: Engine, *, workspace_id: int) -> list[Campaign]:
     with engine.connect() as conn:
-        names = conn.execute(
-            select(campaigns.c.name)
-            .where(campaigns.c.workspace_id == workspace_id)
-            .order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc())
-        ).scalars()
-        return [_get(conn, workspace_id, n) for n in names]
+        rows = conn.execute(
+            _campaign_query(workspace_id).order_by(
+                campaigns.c.created_at.desc(), campaigns.c.id.desc()
+            )
+        )
+        return [_campaign(row) for row in rows]
 
 
 def _run_plan(
@@ -231,14 +231,20 @@ def _set_status(conn: Connection, campaign_id: int, status: str, **times: dateti
     conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
 
 
-def _find(conn: Connection, workspace_id: int, name: str) -> Campaign | None:
-    row = conn.execute(
+def _campaign_query(workspace_id: int) -> Select[Any]:
+    return (
         select(campaigns, templates.c.name.label("template_name"))
         .join_from(campaigns, templates, templates.c.id == campaigns.c.template_id)
-        .where(campaigns.c.workspace_id == workspace_id, campaigns.c.name == name)
-    ).one_or_none()
-    if row is None:
-        return None
+        .where(campaigns.c.workspace_id == workspace_id)
+    )
+
+
+def _find(conn: Connection, workspace_id: int, name: str) -> Campaign | None:
+    row = conn.execute(_campaign_query(workspace_id).where(campaigns.c.name == name)).one_or_none()
+    return None if row is None else _campaign(row)
+
+
+def _campaign(row: Row[Any]) -> Campaign:
     return Campaign(
         id=row.id,
         name=row.name,

@@ -17,6 +17,7 @@ from echelon.campaigns.service import (
     campaign_status,
     cancel_campaign,
     create_campaign,
+    list_campaigns,
     pause_campaign,
     preview_campaign,
     resume_campaign,
@@ -150,6 +151,11 @@ def test_the_cap_holds_across_campaigns(engine: Engine, shop: Workspace) -> None
     second = start_campaign(engine, workspace_id=shop.id, name="第二波", now=NOON)
     assert second["planned"] == 0
     assert second["blocked"]["min_gap"] == 2
+    listed = list_campaigns(engine, workspace_id=shop.id)
+    assert [(c.name, c.status, c.template) for c in listed] == [
+        ("第二波", "running", "d11"),
+        ("第一波", "running", "d11"),
+    ]
 
 
 def test_budget_stops_planning(engine: Engine, shop: Workspace) -> None:
