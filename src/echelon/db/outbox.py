@@ -114,7 +114,6 @@ messages = Table(
     Column("provider_id", String(64)),
     Column("submitted_at", UTCDateTime()),
     Column("done_at", UTCDateTime()),
-    Column("latency_ms", Integer),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     CheckConstraint(

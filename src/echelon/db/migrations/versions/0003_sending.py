@@ -98,7 +98,6 @@ def upgrade() -> None:
         sa.Column("provider_id", sa.String(length=64), nullable=True),
         sa.Column("submitted_at", UTCDateTime(), nullable=True),
         sa.Column("done_at", UTCDateTime(), nullable=True),
-        sa.Column("latency_ms", sa.Integer(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint(
