@@ -17,6 +17,7 @@ Submit contract (the dispatcher relies on it; see ``SubmitOutcome``):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +76,7 @@ class SubmitOutcome:
     unknown: bool = False
     reason: str | None = None
     parts: int = 1
+    accepted_at: datetime | None = None  # when the SMSC accepted the first part
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +111,14 @@ class InboundReply:
 
 
 Inbound = Receipt | InboundReply
-InboundSink = Callable[[Inbound], None]
+InboundSink = Callable[[Inbound], "asyncio.Future[None] | None"]
 """Called once per receipt/reply, on the event loop, before the SMSC gets its ack.
 
-It must not block; raising makes the channel answer "temporary error" so the SMSC
-delivers the same receipt again later (receipts are idempotent by provider id).
+It must not block. Returning None means "taken": the ack goes at once. Returning a
+future defers the ack until the future is done — success acks, an exception answers
+"temporary error" — so a receiver that buffers can acknowledge only what it has made
+durable (a crash then loses nothing: the SMSC delivers again). Raising answers
+"temporary error" at once; receipts are idempotent by provider id, so redelivery is safe.
 """
 
 

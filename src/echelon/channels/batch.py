@@ -14,7 +14,10 @@ How parts add up to a message (the dispatcher's contract, see ``base``):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Final
 
 from echelon.channels.base import LOCAL_STATUS, OutboundSms, StatusClass, SubmitOutcome
@@ -32,11 +35,12 @@ _PartResult = tuple[int, str | int, str | None]
 class Batch:
     """Slots for every part of every message; not thread-safe (one event loop)."""
 
-    __slots__ = ("_done", "_messages", "_outstanding", "_results", "_sealed")
+    __slots__ = ("_accepted_at", "_done", "_messages", "_outstanding", "_results", "_sealed")
 
     def __init__(self, messages: Sequence[OutboundSms]) -> None:
         self._messages = messages
         self._results: list[list[_PartResult | None]] = [[] for _ in messages]
+        self._accepted_at: list[float | None] = [None] * len(messages)  # first part's answer
         self._outstanding = 0
         self._sealed = False
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -50,6 +54,8 @@ class Batch:
 
     def accept(self, message: int, part: int, provider_id: str) -> None:
         self._results[message][part] = (_OK, provider_id, None)
+        if part == 0:
+            self._accepted_at[message] = time.time()
         self._resolved()
 
     def reject(self, message: int, part: int, status: int) -> None:
@@ -82,9 +88,13 @@ class Batch:
         await self._done
 
     def outcomes(self, overrides: Mapping[int, bool] | None = None) -> list[SubmitOutcome]:
-        return [
+        outcomes = [
             _outcome(sms.message_id, parts, overrides)
             for sms, parts in zip(self._messages, self._results, strict=True)
+        ]
+        return [
+            replace(o, accepted_at=datetime.fromtimestamp(at, UTC)) if at is not None else o
+            for o, at in zip(outcomes, self._accepted_at, strict=True)
         ]
 
 

@@ -8,6 +8,7 @@ deliver_sm_resp, so a receipt is acknowledged only once it has been taken.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -54,9 +55,10 @@ class InboundHandler:
     def pending_parts(self) -> int:
         return self._assembler.pending
 
-    def handle(self, frame: bytes) -> int:
+    def handle(self, frame: bytes) -> int | asyncio.Future[None]:
         """Process one deliver_sm; return the command_status for its deliver_sm_resp:
-        0 (taken), 0x64 (sink failed: deliver again later) or 0x65 (malformed: do not)."""
+        0 (taken), 0x64 (sink failed: deliver again later) or 0x65 (malformed: do not)
+        — or the sink's future, when the answer waits for it (see ``InboundSink``)."""
         try:
             deliver = pdu.decode_deliver_sm(frame)
         except (smpp34.SmppError, ValueError) as exc:
@@ -89,7 +91,7 @@ class InboundHandler:
             if item is None:
                 return pdu.ESME_ROK  # a part, kept until its message is whole
             self.replies += 1
-        return pdu.ESME_ROK if self._deliver(item) else pdu.ESME_RX_T_APPN
+        return self._deliver(item)
 
     def expire(self, now: float) -> None:
         """Emit replies whose missing parts did not come in time (as incomplete)."""
@@ -97,12 +99,12 @@ class InboundHandler:
             self.replies += 1
             self._deliver(reply)
 
-    def _deliver(self, item: Inbound) -> bool:
+    def _deliver(self, item: Inbound) -> int | asyncio.Future[None]:
         try:
-            self._sink(item)
+            durable = self._sink(item)
         except Exception:
             # The SMSC will redeliver (temporary error); a broken sink must not kill the link.
             log.exception("%s: inbound sink failed for %r", self._name, item)
             self.sink_errors += 1
-            return False
-        return True
+            return pdu.ESME_RX_T_APPN
+        return pdu.ESME_ROK if durable is None else durable

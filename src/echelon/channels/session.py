@@ -119,6 +119,14 @@ class SmppSession(asyncio.Protocol):
     def send(self, frame: bytes) -> None:
         self._wbuf.append(frame)
 
+    def send_soon(self, frame: bytes) -> None:
+        """Buffer ``frame`` and flush on the next loop step, for a PDU written from a
+        callback rather than a read or a submit (whose flushes would otherwise carry it)."""
+        self._wbuf.append(frame)
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._deferred_flush)
+
     def send_submit(self, frame: bytes, sequence: int, entry: Pending) -> None:
         self.outstanding[sequence] = entry
         self._wbuf.append(frame)

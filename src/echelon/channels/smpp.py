@@ -354,7 +354,18 @@ class SmppChannel:
         entry.batch.lost(entry.message, entry.part, code)
 
     def on_deliver_sm(self, session: SmppSession, sequence: int, frame: bytes) -> None:
-        session.send(pdu.deliver_sm_resp(sequence, self._inbound.handle(frame)))
+        answer = self._inbound.handle(frame)
+        if isinstance(answer, int):
+            session.send(pdu.deliver_sm_resp(sequence, answer))
+            return
+
+        def acknowledge(done: asyncio.Future[None]) -> None:
+            ok = not done.cancelled() and done.exception() is None
+            if session.is_open:  # else the SMSC delivers it again on the next session
+                status = pdu.ESME_ROK if ok else pdu.ESME_RX_T_APPN
+                session.send_soon(pdu.deliver_sm_resp(sequence, status))
+
+        answer.add_done_callback(acknowledge)
 
     def on_tick(self, now: float) -> None:
         self._inbound.expire(now)

@@ -139,6 +139,7 @@ class SimulatorStats(_Model):
     max_outstanding: int = 0  # most submits held unanswered at once, on one session
     receipts_sent: int = 0  # deliver_sm written for a receipt
     receipts_failed: int = 0  # of those, refused or unconfirmed (see server._mt_done)
+    redelivered: int = 0  # deliver_sm sent again: unacknowledged or temporarily refused
     receipts_pending: int = 0  # no receiving session bound when it fell due
     replies_sent: int = 0
     disconnects: int = 0

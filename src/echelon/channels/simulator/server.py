@@ -112,6 +112,7 @@ class Simulator:
             max_outstanding=self._max_outstanding,
             receipts_sent=counts["receipts_sent"],
             receipts_failed=counts["receipts_failed"],
+            redelivered=counts["redelivered"],
             receipts_pending=sum(len(mts) for mts in self._waiting.values()),
             replies_sent=counts["replies_sent"],
             disconnects=counts["disconnects"],
@@ -316,6 +317,7 @@ class Simulator:
             return
         if mt.receipt:
             self._counts["receipts_sent"] += 1
+        session = self._sessions[esme.session_id]
         future = asyncio.ensure_future(
             esme.deliver_sm(
                 mt.destination,
@@ -328,16 +330,36 @@ class Simulator:
                 tlvs=[smpp34.Tlv(tag, value) for tag, value in mt.tlvs],
             )
         )
-        future.add_done_callback(lambda done: self._mt_done(done, mt))
+        future.add_done_callback(lambda done: self._mt_done(done, mt, session))
 
-    def _mt_done(self, future: asyncio.Future[smpp34.DeliverSmResp], mt: _Mt) -> None:
-        # A failed deliver_sm is counted, never resent: smpp34 1.5.0 answers a
-        # bind_receiver's deliver_sm_resp with generic_nack, so on receiver sessions the
-        # future fails (at session end) although the ESME got and acknowledged the PDU;
-        # resending would duplicate it. Pinned by test_receipts_reach_a_receiver_bind.
-        failed = future.cancelled() or future.exception() is not None
-        if mt.receipt and (failed or not future.result().is_success):
+    def _mt_done(
+        self, future: asyncio.Future[smpp34.DeliverSmResp], mt: _Mt, session: _Session
+    ) -> None:
+        """Like an SMSC: what the ESME did not acknowledge is delivered again — after a
+        temporary error, or on the next session when the link died before the answer.
+
+        Except on receiver-only sessions: smpp34 1.5.0 answers a bind_receiver's
+        deliver_sm_resp with generic_nack, so there the future fails (at session end)
+        although the ESME got and acknowledged the PDU; resending would duplicate it.
+        Pinned by test_receipts_reach_a_receiver_bind. A session that submitted is a
+        transmitter, whose failures are real."""
+        if future.cancelled() or future.exception() is not None:
+            if session.submits:
+                self._redeliver(mt, delay=0.2)  # after the dead session is gone
+            elif mt.receipt:
+                self._counts["receipts_failed"] += 1
+            return
+        status = future.result().command_status
+        if status == 0:
+            return
+        if mt.receipt:
             self._counts["receipts_failed"] += 1
+        if status != 0x65:  # not "permanent application error": try again shortly
+            self._redeliver(mt, delay=1.0)
+
+    def _redeliver(self, mt: _Mt, *, delay: float) -> None:
+        self._counts["redelivered"] += 1
+        asyncio.get_running_loop().call_later(delay, self._send_mt, mt)
 
     def _receiver(self, system_id: str) -> smpp34.Esme | None:
         for session in self._sessions.values():
