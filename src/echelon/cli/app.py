@@ -16,7 +16,9 @@ from echelon.cli.consent import consent_app, suppress_app
 from echelon.cli.contacts import contacts_app, events_app
 from echelon.cli.content import content_app, words_app
 from echelon.cli.output import Context, console, handle_errors, print_json, progress_bar
+from echelon.cli.policies import compliance, dispatch
 from echelon.cli.templates import templates_app
+from echelon.cli.worker import worker
 from echelon.cli.workspace import workspace_app
 from echelon.compliance.rules import BlockReason
 from echelon.config import Settings
@@ -44,6 +46,9 @@ app.add_typer(
 )
 app.add_typer(channels_app, name="channels", help="短信通道：添加、修改、查看、测试、停用。")
 app.command("simulator")(simulator)
+app.command("worker")(worker)
+workspace_app.command("compliance")(compliance)
+workspace_app.command("dispatch")(dispatch)
 
 
 @app.callback()
@@ -108,7 +113,8 @@ def demo(
     contacts: Annotated[int, typer.Option(help="生成的联系人数", min=100)] = 10_000,
     json_output: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
 ) -> None:
-    """一条命令跑通主流程：建库、导入会员、退订、模板审核、活动规划（经合规闸门）。"""
+    """一条命令跑通主流程：建库、导入会员、退订、模板审核、活动规划（经合规闸门），
+    再经 SMPP 发往内置短信中心模拟器，收回执与上行退订，汇总送达、失败、时延和费用。"""
     with progress_bar("导入示例会员", enabled=not json_output) as progress:
         summary = run_demo(DemoOptions(directory=directory, contacts=contacts), progress)
     if json_output:
@@ -121,7 +127,7 @@ def demo(
     reasons = "，".join(f"{k} {v}" for k, v in summary["rejected_by_reason"].items())
     table.add_row("拒绝", f"{summary['rejected']}（{reasons}）" if reasons else "0")
     table.add_row("有营销同意", str(summary["marketing_consent"]))
-    table.add_row("退订", str(summary["opt_outs"]))
+    table.add_row("导入的退订名单", str(summary["opt_outs_imported"]))
     table.add_row("可营销触达", str(summary["marketing_reachable"]))
     carriers = "，".join(
         f"{Carrier(k).label if k != 'unknown' else '未知'} {v}"
@@ -131,8 +137,18 @@ def demo(
     table.add_row("活动规划", f"{summary['planned']} 条待发送，共 {summary['parts']} 条计费")
     blocked = "，".join(f"{BlockReason(k).label} {v}" for k, v in summary["blocked"].items())
     table.add_row("不发送", blocked or "0")
-    table.add_row("预计费用", f"¥{summary['cost_yuan']}")
+    table.add_row("预计费用", f"¥{summary['estimated_cost_yuan']}")
     table.add_row("示例短信", summary["sample"] or "")
+    table.add_row("已提交", str(summary["sent"]))
+    table.add_row("已送达", str(summary["delivered"]))
+    failed = "，".join(f"{code} {n}" for code, n in summary["failed"].items())
+    table.add_row("未送达（错误码）", failed or "0")
+    if summary["awaiting_receipt"]:
+        table.add_row("仍在等回执", str(summary["awaiting_receipt"]))
+    latency = summary["latency_ms"]
+    table.add_row("送达时延", f"p50 {latency['p50']} ms，p95 {latency['p95']} ms")
+    table.add_row("上行回复", f"{summary['replies']}（其中退订 {summary['opt_outs']}）")
+    table.add_row("实际费用", f"¥{summary['cost_yuan']}")
     table.add_row("用时", f"{summary['seconds']} 秒")
     console.print(table)
 

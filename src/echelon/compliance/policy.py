@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import time, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Connection, select, update
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, select
 
 from echelon.compliance.gate import Policy
 from echelon.compliance.rules import Caps, QuietHours
 from echelon.db.tables import workspaces
-from echelon.errors import InvalidInput
+from echelon.workspaces.sparse import save_sparse
 
 
 class PolicySettings(BaseModel):
@@ -66,18 +66,11 @@ def load_policy(conn: Connection, workspace_id: int) -> Policy:
 def save_settings(conn: Connection, workspace_id: int, changes: dict[str, Any]) -> PolicySettings:
     """Merge ``changes`` into the stored settings; invalid values change nothing."""
     current, _ = load_settings(conn, workspace_id)
-    try:
-        merged = PolicySettings.model_validate(
-            {**current.model_dump(exclude_defaults=True), **changes}
-        )
-    except ValidationError as exc:
-        problems = "；".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidInput(f"合规设置无效：{problems}") from exc
-    conn.execute(
-        update(workspaces)
-        .where(workspaces.c.id == workspace_id)
-        .values(compliance=merged.model_dump(mode="json", exclude_defaults=True))
+    return save_sparse(
+        conn,
+        workspace_id=workspace_id,
+        column=workspaces.c.compliance,
+        current=current,
+        changes=changes,
+        what="合规设置",
     )
-    return merged

@@ -116,6 +116,9 @@ messages = Table(
     Column("done_at", UTCDateTime()),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # An answer to a subscriber's own message (auto-reply, opt-out confirmation): the
+    # per-number rate limits and the duplicate rule do not hold it back (migration 0004).
+    Column("reply_id", Id),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{s}'" for s in MESSAGE_STATUSES) + ")", name="status"
     ),
@@ -138,6 +141,9 @@ receipts = Table(
     Column("error_code", String(64)),
     Column("done_at", UTCDateTime()),
     Column("raw", Text, nullable=False),
+    # The receipt's destination: ties it to a message whose submit response was lost
+    # (status ``unknown``, so no provider id), when that is the only such one.
+    Column("destination", String(20)),
     Column("received_at", UTCDateTime(), nullable=False),
     # NULL until matched to its message (it may arrive before the submit response).
     Column("message_id", Id, ForeignKey("messages.id", ondelete="CASCADE")),
@@ -159,4 +165,17 @@ replies = Table(
     Column("action", String(16)),
     Column("received_at", UTCDateTime(), nullable=False),
     Index(None, "workspace_id", "received_at"),
+)
+
+# Each channel's sessions are held by one worker at a time (DESIGN, storage and scale):
+# a worker renews its lease while it runs; another may take the channel over only once
+# the lease expired, and then first settles what the last holder left ``submitting``.
+channel_leases = Table(
+    "channel_leases",
+    metadata,
+    Column("channel_id", Id, ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    workspace_of_contact(),  # the channel's workspace
+    Column("holder", String(100), nullable=False),
+    Column("acquired_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )

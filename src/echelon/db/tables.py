@@ -75,6 +75,9 @@ workspaces = Table(
     Column("price_plan", Json, nullable=False, server_default=DEFAULT_PRICE_PLAN_JSON),
     # Quiet hours and caps (migration 0003); NULL means the defaults of the rules.
     Column("compliance", Json),
+    # Retries, failover, reply keywords, auto-replies, 空号 learning (migration 0004);
+    # NULL means the defaults of dispatch.settings.
+    Column("dispatch", Json),
 )
 
 contacts = Table(

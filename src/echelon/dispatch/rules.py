@@ -37,6 +37,11 @@ class OptOutKeywords:
                 return keyword
         return None
 
+    def contained_in(self, text: str) -> bool:
+        """Whether any keyword occurs anywhere in ``text`` (auto-reply matching)."""
+        folded = _fold(text)
+        return any(k in folded for k in (*self.latin, *self.other))
+
 
 def _fold(text: str) -> str:
     """Width and case folded, everything but letters and digits dropped."""

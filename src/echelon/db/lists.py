@@ -1,0 +1,79 @@
+"""Lists as one bound parameter: ``column IN (values)`` and many-row updates.
+
+SQLAlchemy expands ``in_([...])`` into one parameter per value, so a statement's SQL
+changes with every list length: it is compiled again each time (measured: a third of
+the dispatcher's database time went to compiling receipt batches). Here the list
+travels as a single parameter — a JSON array read by ``json_each`` on SQLite, an array
+compared with ``= ANY`` on PostgreSQL — and the statement compiles once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+
+def one_of(
+    conn: Connection, column: ColumnElement[Any], values: Collection[Any], name: str = "ids"
+) -> ColumnElement[bool]:
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(name, list(values), type_=ARRAY(column.type)))
+    listed = func.json_each(bindparam(name, json.dumps(list(values))))
+    return column.in_(select(literal_column("value")).select_from(listed).scalar_subquery())
+
+
+def update_rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str = "id"
+) -> None:
+    """``UPDATE table SET … WHERE key = …`` for many rows with different values, as ONE
+    set-based statement: the rows travel as arrays (``unnest`` on PostgreSQL) or a JSON
+    array (``json_each`` on SQLite). Every row must carry the same columns.
+
+    An executemany costs SQLAlchemy ~50 µs of Python per row (parameter processing);
+    the dispatcher writes every message's outcome this way, so that cost was a large
+    share of its time. Values go through each column type's bind processor, so what is
+    stored is exactly what an ordinary UPDATE would store.
+    """
+    if not rows:
+        return
+    names = [key, *(c for c in rows[0] if c != key)]
+    dialect = conn.dialect
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
+    columns = [[row[name] for row in rows] for name in names]
+    columns = [
+        column if processor is None else [processor(v) for v in column]
+        for column, processor in zip(columns, processors, strict=True)
+    ]
+    quoted = [dialect.identifier_preparer.quote(name) for name in names]
+    target = dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql":
+        types = [table.c[name].type.compile(dialect=dialect) for name in names]
+        arrays = ", ".join(f"%(c{i})s::{t}[]" for i, t in enumerate(types))
+        aliases = ", ".join(f"c{i}" for i in range(len(names)))
+        sets = ", ".join(f"{q} = j.c{i}" for i, q in enumerate(quoted) if i)
+        sql = (
+            f"UPDATE {target} SET {sets} FROM unnest({arrays}) AS j({aliases}) "
+            f"WHERE {target}.{quoted[0]} = j.c0"
+        )
+        conn.exec_driver_sql(sql, {f"c{i}": values for i, values in enumerate(columns)})
+        return
+    payload = json.dumps([list(values) for values in zip(*columns, strict=True)], default=str)
+    sets = ", ".join(f"{q} = json_extract(j.value, '$[{i}]')" for i, q in enumerate(quoted) if i)
+    sql = (
+        f"UPDATE {target} SET {sets} FROM json_each(?) AS j "
+        f"WHERE {target}.{quoted[0]} = json_extract(j.value, '$[0]')"
+    )
+    conn.exec_driver_sql(sql, (payload,))

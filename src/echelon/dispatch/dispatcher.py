@@ -1,0 +1,615 @@
+"""The dispatcher: due messages out of the outbox, through the gate, to a channel, and
+what comes back — receipts and replies — into the database.
+
+One asyncio loop drives the channels; every database call runs on one worker thread,
+so the loop keeps serving sockets while a batch is written, and on SQLite there is
+exactly one writer. A cycle:
+
+1. every few seconds: renew the channel leases (taking over an expired one first
+   settles what its last holder left ``submitting`` as ``unknown``), start or stop
+   channel sessions, mark finished campaigns ``completed``;
+2. claim a batch of due ``queued`` messages, re-run the gate (an opt-out may have come
+   in since planning), route each to a channel, and commit them as ``submitting``;
+3. submit each channel's share pipelined, then write every outcome in one batch:
+   ``submitted`` with its provider id, ``unknown``, a retry with backoff (failing over
+   to another channel after ``failover_after`` tries), or ``failed`` with the reason;
+4. receipts and replies arriving meanwhile are buffered and written every few
+   milliseconds in one transaction per flush.
+
+Several batches are in flight at once (``max_in_flight``), so claiming and writing
+overlap with the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar, cast
+
+from sqlalchemy import Connection, Engine, select
+
+from echelon.channels.base import (
+    BindFailed,
+    Channel,
+    Inbound,
+    InboundReply,
+    InboundSink,
+    OutboundSms,
+    Receipt,
+    SubmitOutcome,
+)
+from echelon.channels.smpp import SmppChannel, SmppConfig
+from echelon.compliance.gate import Candidate, Policy, judge
+from echelon.compliance.policy import load_policy
+from echelon.compliance.rules import BlockReason, Kind
+from echelon.db.outbox import campaigns
+from echelon.dispatch import queries
+from echelon.dispatch.inbound import (
+    apply_pending_receipts,
+    learn_invalid_numbers,
+    record_receipts_in,
+    record_reply,
+)
+from echelon.dispatch.queries import ChannelRow, Claimed
+from echelon.dispatch.routing import Routable, Router
+from echelon.dispatch.send import SOLICITED_EXEMPT
+from echelon.dispatch.settings import DispatchSettings, load_dispatch_settings
+
+log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL = 0.0005
+P = ParamSpec("P")
+R = TypeVar("R")
+ChannelFactory = Callable[[ChannelRow, InboundSink], Channel]
+
+
+def smpp_channel(row: ChannelRow, sink: InboundSink) -> Channel:
+    fields = {k: v for k, v in row.config.items() if k != "binds"}
+    return SmppChannel(SmppConfig.model_validate(fields | {"name": row.name}), sink)
+
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOptions:
+    holder: str = field(default_factory=default_holder)
+    batch_size: int = 1_000
+    max_in_flight: int = 4
+    poll_interval: float = 0.2
+    refresh_interval: float = 3.0
+    lease_ttl: timedelta = timedelta(seconds=15)
+    inbound_flush_interval: float = 0.02
+    bind_timeout: float = 10.0
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    submitted: int = 0
+    blocked: Counter[str] = field(default_factory=Counter)
+    retried: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    unknown: int = 0
+    settled_unknown: int = 0
+    receipts: int = 0
+    replies: int = 0
+    opt_outs: int = 0
+
+
+@dataclass
+class _Workspace:
+    policy: Policy
+    settings: DispatchSettings
+
+
+@dataclass
+class _Bucket:
+    """A campaign's throttle: ``rate`` messages a second, a second's worth of burst."""
+
+    rate: float
+    tokens: float
+    at: float
+
+    def available(self, now: float) -> bool:
+        return self.take(0, now) == 0 and self.tokens >= 1
+
+    def take(self, wanted: int, now: float) -> int:
+        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        granted = min(wanted, int(self.tokens))
+        self.tokens -= granted
+        return granted
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        options: DispatchOptions | None = None,
+        channel_factory: ChannelFactory = smpp_channel,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._options = options or DispatchOptions()
+        self._factory = channel_factory
+        self._clock = clock
+        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="echelon-db")
+        self._channels: dict[int, Channel] = {}
+        self._rows: dict[int, ChannelRow] = {}
+        self._all_routes: list[ChannelRow] = []
+        self._router = Router(())
+        self._workspaces: dict[int, _Workspace] = {}
+        self._buckets: dict[int, _Bucket] = {}
+        self._inbound: list[tuple[int, Inbound]] = []
+        self._unknown_on: set[int] = set()  # channels whose receipts may settle unknowns
+        self._durable: asyncio.Future[None] | None = None  # done when the buffer is stored
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self._options.max_in_flight)
+        self.stats = DispatchStats()
+
+    # -- running ------------------------------------------------------------------------
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        until_idle: bool = False,
+        receipt_wait: float = 30.0,
+    ) -> DispatchStats:
+        """Dispatch until ``stop`` is set — or, with ``until_idle``, until nothing is due,
+        nothing is in flight, and every submitted message has its receipt (waiting at
+        most ``receipt_wait`` seconds for the last receipts)."""
+        stop = stop or asyncio.Event()
+        # The loop and the database thread share the GIL: at the default 5 ms switch
+        # interval every socket write waits behind a database batch (a convoy).
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        flusher = asyncio.create_task(self._flush_inbound_forever(stop))
+        last_refresh = -1e9
+        idle_since: float | None = None
+        try:
+            while not stop.is_set():
+                if time.monotonic() - last_refresh >= self._options.refresh_interval:
+                    await self._refresh()
+                    last_refresh = time.monotonic()
+                claimed = 0
+                if self._router.routes:
+                    await self._slots.acquire()
+                    try:
+                        claimed = await self._claim_and_send()
+                    finally:
+                        if not claimed:
+                            self._slots.release()
+                if claimed:
+                    idle_since = None
+                    continue
+                if until_idle and await self._finished(idle_since, receipt_wait):
+                    break
+                if idle_since is None:
+                    idle_since = time.monotonic()
+                await _sleep_or_stop(stop, self._options.poll_interval)
+        finally:
+            await self._shutdown(flusher)
+        return self.stats
+
+    async def _finished(self, idle_since: float | None, receipt_wait: float) -> bool:
+        if self._in_flight or self._inbound:
+            return False
+        workspace_ids = {row.workspace_id for row in self._all_routes} or {0}
+        left = await self._db(self._outstanding, workspace_ids, receipt_wait)
+        if left.get("queued") or left.get("submitting"):
+            return False
+        if not left.get("submitted"):
+            return True
+        return idle_since is not None and time.monotonic() - idle_since >= receipt_wait
+
+    def _outstanding(self, workspace_ids: set[int], horizon: float) -> dict[str, int]:
+        # Retries due within the horizon are waited for, a campaign due tomorrow is not.
+        soon = self._clock() + timedelta(seconds=max(horizon, 60.0))
+        with self._engine.connect() as conn:
+            return queries.outstanding(conn, workspace_ids=workspace_ids, now=soon)
+
+    async def _shutdown(self, flusher: asyncio.Task[None]) -> None:
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+        flusher.cancel()
+        await asyncio.gather(flusher, return_exceptions=True)
+        await self._flush_inbound()
+        await self._db(self._release)
+        self._db_thread.shutdown(wait=True)
+
+    def _release(self) -> None:
+        with self._engine.begin() as conn:
+            queries.release_leases(conn, holder=self._options.holder)
+            queries.complete_campaigns(conn, now=self._clock())
+
+    async def _db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_thread, lambda: fn(*args, **kwargs))
+
+    # -- channels and leases ----------------------------------------------------------
+    async def _refresh(self) -> None:
+        rows, held, settled, workspaces, throttles = await self._db(self._refresh_in_db)
+        self.stats.settled_unknown += settled
+        self._workspaces = workspaces
+        self._all_routes = rows
+        wanted = {row.id: row for row in rows if row.id in held}
+        for channel_id in list(self._channels):
+            if channel_id not in wanted or wanted[channel_id] != self._rows.get(channel_id):
+                await self._channels.pop(channel_id).close()
+        for channel_id, row in wanted.items():
+            if channel_id in self._channels:
+                continue
+            channel = self._factory(row, self._sink(channel_id))
+            try:
+                await channel.start()
+            except BindFailed as exc:
+                log.warning("channel %s: %s", row.name, exc)
+                continue
+            self._channels[channel_id] = channel
+            self._rows[channel_id] = row
+        self._router = Router(
+            [self._rows[c].route for c in self._channels],
+            failover_after=min((w.settings.failover_after for w in workspaces.values()), default=2),
+        )
+        now = time.monotonic()
+        self._buckets = {
+            campaign_id: self._buckets.get(campaign_id) or _Bucket(rate, rate, now)
+            for campaign_id, rate in throttles.items()
+        }
+
+    def _refresh_in_db(
+        self,
+    ) -> tuple[list[ChannelRow], set[int], int, dict[int, _Workspace], dict[int, float]]:
+        now = self._clock()
+        with self._engine.begin() as conn:
+            rows = queries.enabled_channels(conn)
+            held, taken = queries.hold_leases(
+                conn, holder=self._options.holder, wanted=rows, now=now, ttl=self._options.lease_ttl
+            )
+            settled = queries.settle_abandoned(conn, channel_ids=taken, now=now)
+            self._unknown_on |= queries.channels_with_unknown(conn, taken)
+            queries.complete_campaigns(conn, now=now)
+            workspaces = {
+                workspace_id: _Workspace(
+                    load_policy(conn, workspace_id), load_dispatch_settings(conn, workspace_id)
+                )
+                for workspace_id in {row.workspace_id for row in rows}
+            }
+            throttles = {
+                campaign_id: float(rate)
+                for campaign_id, rate in conn.execute(
+                    select(campaigns.c.id, campaigns.c.throttle_per_second).where(
+                        campaigns.c.status == "running",
+                        campaigns.c.throttle_per_second.is_not(None),
+                    )
+                )
+            }
+        return rows, held, settled, workspaces, throttles
+
+    def _sink(self, channel_id: int) -> InboundSink:
+        """Buffer the item; the SMSC's ack waits until the flush that stores it commits,
+        so a crash never loses an acknowledged receipt (the SMSC delivers it again)."""
+
+        def sink(item: Inbound) -> asyncio.Future[None]:
+            self._inbound.append((channel_id, item))
+            if self._durable is None:
+                self._durable = asyncio.get_running_loop().create_future()
+            return self._durable
+
+        return sink
+
+    # -- claim, gate, route, submit ---------------------------------------------------
+    async def _claim_and_send(self) -> int:
+        """Claim one batch and start sending it; how many were claimed (0: none due)."""
+        now = time.monotonic()
+        skip = [c for c, bucket in self._buckets.items() if not bucket.available(now)]
+        batch, claimed = await self._db(self._claim, skip)
+        if not claimed:
+            return 0
+        if batch:
+            task = asyncio.create_task(self._send(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        else:
+            self._slots.release()
+        return claimed
+
+    def _claim(self, skip_campaigns: Sequence[int]) -> tuple[dict[int, list[Claimed]], int]:
+        now = self._clock()
+        workspace_ids = {self._rows[c].workspace_id for c in self._channels}
+        with self._engine.begin() as conn:
+            rows = queries.claim_due(
+                conn,
+                workspace_ids=workspace_ids,
+                now=now,
+                limit=self._options.batch_size,
+                skip_campaigns=skip_campaigns,
+            )
+            rows = self._throttled(rows)
+            if not rows:
+                return {}, 0
+            changes: list[dict[str, Any]] = []
+            go: list[Claimed] = []
+            for workspace_id, members in _by_workspace(rows).items():
+                go.extend(self._judge(conn, workspace_id, members, now, changes))
+            batch = self._route(go, now, changes)
+            for shape in _by_keys(changes):
+                queries.write_messages(conn, shape)
+            for channel_id, routed in batch.items():
+                queries.mark_submitting(
+                    conn, channel_id=channel_id, message_ids=[r.id for r in routed], now=now
+                )
+        self.stats.claimed += len(rows)
+        return batch, len(rows)
+
+    def _throttled(self, rows: list[Claimed]) -> list[Claimed]:
+        if not self._buckets:
+            return rows
+        wanted = Counter(r.campaign_id for r in rows if r.campaign_id in self._buckets)
+        now = time.monotonic()
+        granted = {c: self._buckets[c].take(n, now) for c, n in wanted.items()}
+        kept = []
+        for row in rows:
+            if row.campaign_id in granted:
+                if granted[row.campaign_id] <= 0:
+                    continue
+                granted[row.campaign_id] -= 1
+            kept.append(row)
+        return kept
+
+    def _judge(
+        self,
+        conn: Connection,
+        workspace_id: int,
+        rows: list[Claimed],
+        now: datetime,
+        changes: list[dict[str, Any]],
+    ) -> list[Claimed]:
+        """The gate's second run; what may go now (others are blocked or moved)."""
+        workspace = self._workspaces[workspace_id]
+        verdicts = judge(
+            conn,
+            workspace_id=workspace_id,
+            policy=workspace.policy,
+            candidates=[
+                Candidate(
+                    r.contact_id,
+                    r.phone,
+                    cast(Kind, r.kind),
+                    r.text_hash,
+                    max(r.due_at, now),
+                    r.expires_at,
+                )
+                for r in rows
+            ],
+            exclude_message_ids=[r.id for r in rows],
+        )
+        go = []
+        for row, verdict in zip(rows, verdicts, strict=True):
+            reason = verdict.reason
+            if row.reply_id is not None and reason in SOLICITED_EXEMPT:
+                reason = None
+            if reason is None and row.expires_at is not None and now >= row.expires_at:
+                reason = BlockReason.EXPIRED
+            if reason is not None:
+                self.stats.blocked[reason.value] += 1
+                changes.append(
+                    {"_id": row.id, "status": "blocked", "block_reason": reason.value,
+                     "updated_at": now}
+                )  # fmt: skip
+            elif verdict.due_at > now:  # moved out of quiet hours: wait, still queued
+                changes.append({"_id": row.id, "due_at": verdict.due_at, "updated_at": now})
+            else:
+                go.append(row)
+        return go
+
+    def _route(
+        self, rows: list[Claimed], now: datetime, changes: list[dict[str, Any]]
+    ) -> dict[int, list[Claimed]]:
+        chosen = self._router.route(
+            [Routable(r.id, r.workspace_id, r.carrier, r.channel_id, r.attempts) for r in rows]
+        )
+        covered_anywhere = {row.workspace_id for row in self._all_routes}
+        batch: dict[int, list[Claimed]] = defaultdict(list)
+        for row in rows:
+            channel_id = chosen[row.id]
+            if channel_id is not None:
+                batch[channel_id].append(row)  # marked submitting in one statement
+            elif self._no_route_anywhere(row, covered_anywhere):
+                self.stats.failed["no_route"] += 1
+                changes.append(
+                    {"_id": row.id, "status": "failed", "error_code": "no_route",
+                     "error_detail": "没有覆盖该号码运营商的可用通道", "done_at": now,
+                     "updated_at": now}
+                )  # fmt: skip
+            else:  # another worker holds the channel that covers it: look again later
+                changes.append({"_id": row.id, "due_at": now + timedelta(seconds=5)})
+        return batch
+
+    def _no_route_anywhere(self, row: Claimed, workspaces_with_channels: set[int]) -> bool:
+        if row.workspace_id not in workspaces_with_channels:
+            return True
+        return not any(
+            c.route.workspace_id == row.workspace_id and c.route.covers(row.carrier)
+            for c in self._all_routes
+        )
+
+    async def _send(self, batch: dict[int, list[Claimed]]) -> None:
+        try:
+            results = await asyncio.gather(
+                *(self._submit(channel_id, rows) for channel_id, rows in batch.items())
+            )
+            await self._db(self._record_outcomes, results)
+        except Exception:
+            # The rows stay ``submitting``; the next lease holder settles them as unknown.
+            log.exception("dispatch batch failed")
+        finally:
+            self._slots.release()
+
+    async def _submit(
+        self, channel_id: int, rows: list[Claimed]
+    ) -> tuple[int, list[Claimed], list[SubmitOutcome], datetime]:
+        channel = self._channels.get(channel_id)
+        sent_at = self._clock()
+        skew = sent_at - datetime.now(UTC)  # the dispatcher's clock may be a simulated one
+        outbound = [OutboundSms(r.id, r.phone, r.text) for r in rows]
+        if channel is None:  # closed since the claim: nothing left this process
+            outcomes = [
+                SubmitOutcome(r.id, False, error_code="not_connected", retryable=True) for r in rows
+            ]
+        else:
+            outcomes = await channel.submit_many(outbound)
+            outcomes = [
+                replace(o, accepted_at=o.accepted_at + skew) if o.accepted_at else o
+                for o in outcomes
+            ]
+        return channel_id, rows, outcomes, sent_at
+
+    def _record_outcomes(
+        self, results: Sequence[tuple[int, list[Claimed], list[SubmitOutcome], datetime]]
+    ) -> None:
+        now = self._clock()
+        changes: list[dict[str, Any]] = []
+        invalid: dict[int, set[str]] = defaultdict(set)
+        accepted: dict[int, set[str]] = defaultdict(set)
+        for channel_id, rows, outcomes, sent_at in results:
+            for row, outcome in zip(rows, outcomes, strict=True):
+                change = self._outcome_change(row, outcome, now, sent_at)
+                changes.append(change)
+                if change["status"] == "unknown":
+                    self._unknown_on.add(channel_id)
+                if change["status"] == "submitted" and outcome.provider_id:
+                    accepted[channel_id].add(outcome.provider_id)
+                elif change["status"] == "failed":
+                    invalid[row.workspace_id].add(row.phone)
+        with self._engine.begin() as conn:
+            for shape in _by_keys(changes):
+                queries.write_messages(conn, shape)
+            for channel_id, provider_ids in accepted.items():
+                apply_pending_receipts(
+                    conn, channel_id=channel_id, provider_ids=provider_ids, now=now
+                )
+            for workspace_id, phones in invalid.items():
+                learn_invalid_numbers(conn, workspace_id=workspace_id, phones=phones, now=now)
+
+    def _outcome_change(
+        self, row: Claimed, outcome: SubmitOutcome, now: datetime, sent_at: datetime
+    ) -> dict[str, Any]:
+        base = {"_id": row.id, "updated_at": now}
+        if outcome.ok:
+            self.stats.submitted += 1
+            return base | {
+                "status": "submitted",
+                "provider_id": outcome.provider_id,
+                "submitted_at": outcome.accepted_at or sent_at,
+                "error_code": None,
+            }
+        if outcome.unknown:
+            self.stats.unknown += 1
+            return base | {
+                "status": "unknown",
+                "error_code": outcome.error_code,
+                "error_detail": (outcome.reason or "")[:500],
+                "submitted_at": sent_at,
+            }
+        settings = self._workspaces[row.workspace_id].settings
+        attempts = row.attempts + 1
+        if outcome.retryable and attempts < settings.max_attempts:
+            self.stats.retried += 1
+            delay = timedelta(seconds=settings.retry_delay(attempts))
+            return base | {"status": "queued", "due_at": now + delay,
+                           "error_code": outcome.error_code}  # fmt: skip
+        code = outcome.error_code or "failed"
+        self.stats.failed[code] += 1
+        return base | {
+            "status": "failed",
+            "error_code": code,
+            "error_detail": (outcome.reason or "")[:500],
+            "done_at": now,
+        }
+
+    # -- inbound ------------------------------------------------------------------------
+    async def _flush_inbound_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self._options.inbound_flush_interval)
+            await self._flush_inbound()
+
+    async def _flush_inbound(self) -> None:
+        if not self._inbound:
+            return
+        items, self._inbound = self._inbound, []
+        durable, self._durable = self._durable, None
+        try:
+            await self._db(self._record_inbound, items)
+        except Exception as exc:
+            # Not acknowledged: the SMSC delivers them again (receipts are idempotent).
+            log.exception("could not record %d receipts/replies", len(items))
+            if durable is not None:
+                durable.set_exception(exc)
+                durable.exception()  # retrieved: the channel answers "temporary error"
+            return
+        if durable is not None:
+            durable.set_result(None)
+
+    def _record_inbound(self, items: list[tuple[int, Inbound]]) -> None:
+        now = self._clock()
+        receipts: dict[int, list[Receipt]] = defaultdict(list)
+        replies: list[tuple[int, InboundReply]] = []
+        for channel_id, item in items:
+            if isinstance(item, Receipt):
+                receipts[channel_id].append(item)
+            else:
+                replies.append((channel_id, item))
+        if receipts:
+            with self._engine.begin() as conn:
+                for channel_id, batch in receipts.items():
+                    self.stats.receipts += record_receipts_in(
+                        conn,
+                        channel_id=channel_id,
+                        received=batch,
+                        now=now,
+                        reconcile=channel_id in self._unknown_on,
+                    )
+        for channel_id, reply in replies:
+            row = self._rows[channel_id]
+            outcome = record_reply(
+                self._engine, workspace_id=row.workspace_id, channel_id=channel_id,
+                reply=reply, now=now,
+            )  # fmt: skip
+            self.stats.replies += 1
+            self.stats.opt_outs += outcome.opted_out
+
+
+def _by_workspace(rows: list[Claimed]) -> dict[int, list[Claimed]]:
+    groups: dict[int, list[Claimed]] = defaultdict(list)
+    for row in rows:
+        groups[row.workspace_id].append(row)
+    return groups
+
+
+def _by_keys(changes: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Changes grouped by the columns they set: one executemany per shape."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for change in changes:
+        groups[tuple(sorted(change))].append(change)
+    return list(groups.values())
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

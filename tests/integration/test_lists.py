@@ -1,0 +1,80 @@
+"""``db.lists``: one-parameter IN lists and set-based many-row updates, on both databases,
+must store and match exactly what the ordinary statements would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, insert, select
+
+from echelon.db.lists import one_of, update_rows
+from echelon.db.tables import workspaces
+
+BASE = datetime(2026, 11, 11, 4, 0, tzinfo=UTC)
+
+
+def seed(engine: Engine, count: int) -> list[int]:
+    with engine.begin() as conn:
+        conn.execute(workspaces.delete())
+        conn.execute(
+            insert(workspaces),
+            [
+                {"slug": f"w{i}", "name": f"店{i}", "timezone": "Asia/Shanghai", "created_at": BASE}
+                for i in range(count)
+            ],
+        )
+        return list(conn.execute(select(workspaces.c.id).order_by(workspaces.c.id)).scalars())
+
+
+TEXT = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))  # storable text
+names = st.one_of(st.none(), st.text(TEXT, min_size=1, max_size=16))
+moments = st.integers(0, 10**9).map(lambda us: BASE + timedelta(microseconds=us))
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.lists(
+        st.tuples(st.text(TEXT, min_size=1, max_size=50), names, moments), min_size=1, max_size=30
+    )
+)
+def test_update_rows_stores_what_an_update_would(
+    engine: Engine, data: list[tuple[str, str | None, datetime]]
+) -> None:
+    ids = seed(engine, len(data) + 2)
+    rows = [
+        {"id": i, "name": name, "signature": signature, "created_at": at}
+        for i, (name, signature, at) in zip(ids, data, strict=False)
+    ]
+    with engine.begin() as conn:
+        update_rows(conn, workspaces, rows)
+        stored = {
+            row.id: {
+                "id": row.id,
+                "name": row.name,
+                "signature": row.signature,
+                "created_at": row.created_at,
+            }
+            for row in conn.execute(select(workspaces))
+        }
+    for row in rows:
+        assert stored[row["id"]] == row
+    untouched = ids[len(data) :]
+    assert all(stored[i]["name"].startswith("店") for i in untouched)
+
+
+def test_one_of_matches_like_in(engine: Engine) -> None:
+    ids = seed(engine, 5)
+    wanted = [ids[0], ids[3], 999_999]
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(workspaces.c.id).where(one_of(conn, workspaces.c.id, wanted))
+        ).scalars()
+        assert sorted(found) == [ids[0], ids[3]]
+        slugs = conn.execute(
+            select(workspaces.c.slug).where(one_of(conn, workspaces.c.slug, ["w1", "x"], name="s"))
+        ).scalars()
+        assert list(slugs) == ["w1"]
