@@ -33,7 +33,7 @@ def test_demo_runs_end_to_end_on_a_fresh_directory(tmp_path: Path) -> None:
     assert 100 < summary["rejected"] < 400
     assert sum(summary["rejected_by_reason"].values()) == summary["rejected"]
     assert 0.85 < summary["marketing_consent"] / summary["imported"] < 0.95
-    assert summary["opt_outs"] == 200
+    assert summary["opt_outs_imported"] == 200
     assert summary["marketing_reachable"] < summary["marketing_consent"]
     assert (tmp_path / "demo-data" / "echelon.db").exists()
     # Every imported member is either planned or blocked with a reason.
@@ -42,6 +42,16 @@ def test_demo_runs_end_to_end_on_a_fresh_directory(tmp_path: Path) -> None:
     assert summary["blocked"]["opt_out"] == 200
     assert summary["sample"].startswith("【星河商城】")
     assert summary["sample"].endswith("拒收请回复R")
+    # The sending half: every planned message went out once and nearly all came back.
+    assert summary["sent"] == summary["planned"]
+    final = summary["delivered"] + sum(summary["failed"].values())
+    assert final + summary["awaiting_receipt"] + summary["unknown"] == summary["sent"]
+    assert summary["awaiting_receipt"] + summary["unknown"] < summary["sent"] * 0.01
+    assert 0.93 < summary["delivered"] / summary["sent"] < 0.995
+    assert "MK:0001" in summary["failed"]  # the planted 空号
+    assert 0 < summary["latency_ms"]["p50"] <= summary["latency_ms"]["p95"] < 10_000
+    assert summary["opt_outs"] > 0 and summary["replies"] > summary["opt_outs"]
+    assert summary["seconds"] < 60
     assert float(summary["cost_yuan"]) >= 0.06 * summary["parts"] * 0.9
 
 
@@ -52,6 +62,7 @@ def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
         "bench_content.py": ["--size", "10000"],
         "bench_smpp.py": ["--count", "10000"],
         "bench_planning.py": ["--size", "10000", "--postgres", POSTGRES_URL],
+        "bench_dispatch.py": ["--size", "10000", "--postgres", POSTGRES_URL],
     }
     args = smoke.get(script)
     if args is None:

@@ -4,11 +4,14 @@ A generated shop's customer file (with planted bad numbers and customers who dec
 marketing) is imported with its consent, a list of opt-outs is applied, a marketing
 template is written, reviewed and approved, and a campaign to every member is
 planned into the outbox through the gate — blocked recipients counted by reason, parts
-and cost estimated. Dispatch over SMPP to the simulator joins it with the dispatcher.
+and cost estimated — and sent by the dispatcher over SMPP to the simulator, which
+answers with receipts (some 空号), and a few replies: opt-outs and a question that
+gets the workspace's auto-reply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import shutil
 import time
@@ -25,12 +28,19 @@ from sqlalchemy import Engine
 from echelon.audience.contacts import count_contacts
 from echelon.audience.importing import ContactImportOptions, import_contacts, import_suppressions
 from echelon.campaigns.service import create_campaign, preview_campaign, start_campaign
+from echelon.channels.simulator import LogNormalDelay, SimulatorConfig, SimulatorProcess
 from echelon.content.review import approve_template, submit_template
 from echelon.content.templates import create_template
 from echelon.db.engine import create_db_engine
 from echelon.db.migrate import upgrade
+from echelon.dispatch.channel_admin import add_channel, smpp_config
+from echelon.dispatch.dispatcher import Dispatcher, DispatchOptions
+from echelon.dispatch.report import campaign_outcome
+from echelon.dispatch.settings import save_dispatch_settings
 from echelon.runtime.sample import SampleShape, sample_phones, write_contacts_csv, write_phone_list
 from echelon.workspaces.service import create_workspace, update_settings
+
+OPENING_HOURS = "门店周末营业时间 10:00-22:00，欢迎光临"
 
 Progress = Callable[[int, int], None]
 
@@ -77,6 +87,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
     )
     counts = count_contacts(engine, workspace_id=workspace.id)
     planned = _plan_campaign(engine, workspace.id, now)
+    sent = _send(engine, workspace.id, planned["send_at"])
     engine.dispose()
     return {
         "database": str(options.directory / "echelon.db"),
@@ -85,14 +96,15 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> dict[str
         "rejected": imported.rejected,
         "rejected_by_reason": _reasons(imported.rejects_file),
         "marketing_consent": counts["marketing_consent"],
-        "opt_outs": opted_out.imported,
+        "opt_outs_imported": opted_out.imported,
         "marketing_reachable": counts["marketing_reachable"],
         "by_carrier": counts["by_carrier"],
         "planned": planned["planned"],
         "blocked": planned["blocked"],
         "parts": planned["parts"],
-        "cost_yuan": planned["cost_yuan"],
+        "estimated_cost_yuan": planned["cost_yuan"],
         "sample": planned["samples"][0]["text"] if planned["samples"] else None,
+        **sent,
         "seconds": round(time.perf_counter() - started, 2),
     }
 
@@ -132,7 +144,57 @@ def _plan_campaign(engine: Engine, workspace_id: int, now: datetime) -> dict[str
     )
     started = start_campaign(engine, workspace_id=workspace_id, name="双11预热", now=now)
     started["samples"] = preview["samples"]
+    started["send_at"] = send_at
     return started
+
+
+def _send(engine: Engine, workspace_id: int, send_at: datetime) -> dict[str, Any]:
+    """Send the campaign over SMPP to the simulator with a dispatcher, on a clock that
+    starts at the campaign's send time (noon in Shanghai, inside the marketing window,
+    whatever the hour the demo runs), and report what became of every message."""
+    with engine.begin() as conn:
+        save_dispatch_settings(
+            conn, workspace_id, {"auto_replies": [{"keyword": "营业时间", "reply": OPENING_HOURS}]}
+        )
+    simulator = SimulatorConfig(
+        seed=2026,
+        delivery_success_ratio=0.97,
+        receipt_delay=LogNormalDelay(median_ms=300, p95_ms=1500),
+        reply_delay=LogNormalDelay(median_ms=200, p95_ms=800),
+        empty_suffixes=("404",),  # 空号
+        reply_suffixes={"777": "TD", "520": "退订", "1314": "请问周末营业时间？"},
+    )
+    with SimulatorProcess(simulator) as sim:
+        add_channel(
+            engine,
+            workspace_id=workspace_id,
+            name="模拟网关",
+            config=smpp_config(
+                {
+                    "host": sim.host,
+                    "port": sim.port,
+                    "system_id": "demo",
+                    "password": "demo",
+                    "source_addr": "1069",
+                }
+            ),
+            carriers=["all"],
+            weight=1,
+            priority=0,
+            now=send_at,
+        )
+        origin = time.monotonic()
+        dispatcher = Dispatcher(
+            engine,
+            options=DispatchOptions(poll_interval=0.02, refresh_interval=1.0),
+            clock=lambda: send_at + timedelta(seconds=time.monotonic() - origin),
+        )
+        stats = asyncio.run(dispatcher.run(until_idle=True, receipt_wait=10))
+    with engine.connect() as conn:
+        outcome = campaign_outcome(conn, workspace_id)
+    outcome["replies"] = stats.replies
+    outcome["opt_outs"] = stats.opt_outs
+    return outcome
 
 
 def _reasons(rejects_file: str | None) -> dict[str, int]:
