@@ -1,0 +1,1 @@
+"""Analytics: campaign metrics and thresholds, dashboards, exports, complaints, webhooks."""

@@ -1,0 +1,1 @@
+"""Tracking: per-recipient short links and their clicks, coupons, conversion attribution."""
