@@ -1,9 +1,10 @@
 """Campaign service: create, preview, start (plan the outbox), pause, resume, cancel,
-status. One transaction per call; nothing is written by a preview."""
+status. One transaction per call, except that planning commits page by page (see
+``start_campaign``); nothing is written by a preview."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,13 +16,15 @@ from sqlalchemy import Connection, Engine, Row, Select, insert, select, update
 from echelon.campaigns import queries
 from echelon.campaigns.metering import E4, Meter, yuan
 from echelon.campaigns.models import STATUS_LABELS, Audience, Campaign
-from echelon.campaigns.planner import PlanRequest, PlanSummary, Progress, plan
+from echelon.campaigns.planner import Planner, PlanRequest, PlanSummary, Progress
+from echelon.campaigns.planning import PageWriter, PlanningProcess, outbox_rows
 from echelon.compliance.policy import load_policy
 from echelon.content.templates import approved_template_in, get_template
 from echelon.content.workspace_words import workspace_checker
 from echelon.db.outbox import campaigns
 from echelon.db.tables import templates
 from echelon.errors import EchelonError, InvalidInput, NotFound
+from echelon.segments.service import live_segment_in, segment_id_in, snapshot_in
 from echelon.workspaces.service import settings_in
 
 
@@ -68,6 +71,9 @@ def create_campaign(
     with engine.begin() as conn:
         if _find(conn, workspace_id, name) is not None:
             raise InvalidInput(f"活动「{name}」已存在")
+        if target.kind == "segment" and target.segment is not None:
+            segment_id = segment_id_in(conn, workspace_id=workspace_id, segment=target.segment)
+            target = target.model_copy(update={"segment": segment_id})
         conn.execute(
             insert(campaigns).values(
                 workspace_id=workspace_id,
@@ -89,11 +95,19 @@ def preview_campaign(
     engine: Engine, *, workspace_id: int, name: str, samples: int, now: datetime
 ) -> dict[str, Any]:
     """Audience size, who would be blocked and why, sample texts, parts and cost —
-    by the same pass that plans, with nothing written."""
+    by the same steps that plan, with nothing written (a short transaction a page)."""
     with engine.connect() as conn:
         campaign = _get(conn, workspace_id, name)
-        summary = _run_plan(conn, workspace_id, campaign, now, samples=samples, write=False)
-    return _summary_json(campaign, summary)
+        planner = _planner(conn, workspace_id, campaign, now, samples=samples)
+        queries.tune_for_pages(conn)
+        page = planner.read_page(conn, after_id=0)
+    while page is not None:
+        composed = planner.compose(page)
+        with engine.connect() as conn:
+            queries.tune_for_pages(conn)
+            planner.decide(conn, composed)
+            page = planner.read_page(conn, after_id=composed.last_id)
+    return _summary_json(campaign, planner.summary)
 
 
 def start_campaign(
@@ -104,16 +118,54 @@ def start_campaign(
     now: datetime,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Plan every recipient into the outbox, in one transaction; the campaign runs."""
+    """Plan every recipient into the outbox, then set the campaign running.
+
+    A forked process plans (``campaigns.planning``) while this one writes, a page per
+    transaction with the last contact planned as the campaign's cursor; meanwhile the
+    campaign is ``planning``. SQLite's single writer is free between pages, and no page
+    is ever half-written. A plan that stopped part-way — a crash, an error — stays
+    ``planning``: starting it again resumes after the cursor; cancelling it stops it.
+    A written page's messages are real, gated and billed, and may go out at once.
+    """
     with engine.begin() as conn:
         campaign = _get(conn, workspace_id, name)
-        if campaign.status != "draft":
+        if campaign.status not in ("draft", "planning"):
             raise CampaignStateError(
                 f"活动「{name}」{STATUS_LABELS[campaign.status]}，只有草稿可以开始"
             )
-        summary = _run_plan(
-            conn, workspace_id, campaign, now, samples=0, write=True, progress=progress
-        )
+        if campaign.status == "draft":
+            campaign = _freeze_segment(conn, workspace_id, campaign, now)
+        planner = _planner(conn, workspace_id, campaign, now, samples=0)
+        cursor = 0
+        if campaign.status == "planning":
+            cursor = queries.planning_cursor(conn, campaign.id)[1] or 0
+            planner.resume(*queries.planned_so_far(conn, campaign.id))
+        else:
+            _set_status(conn, campaign.id, "planning")
+            queries.set_planning_cursor(conn, campaign.id, cursor)
+    summary = planner.summary
+    if progress and cursor:
+        progress(summary.queued + summary.blocked.total(), summary.audience)
+
+    def write_page(conn: Connection, rows: list[tuple[Any, ...]], after: int, through: int) -> None:
+        _check_planning(conn, campaign, after)
+        queries.write_planned(conn, rows)
+        queries.set_planning_cursor(conn, campaign.id, through)
+
+    # The child is forked first: no thread may run in a process that forks.
+    with (
+        PlanningProcess(engine, planner, after_id=cursor) as planning,
+        PageWriter(engine, write_page) as writer,
+    ):
+        for judged in planning.pages():
+            rows = planner.bill(judged.page, judged.decided)
+            writer.write(outbox_rows(engine, planner, rows, now=now), cursor, judged.page.last_id)
+            cursor = judged.page.last_id
+            if progress:
+                progress(len(rows), summary.audience)
+    with engine.begin() as conn:
+        _check_planning(conn, campaign, cursor)
+        queries.set_planning_cursor(conn, campaign.id, None)
         _set_status(conn, campaign.id, "running", started_at=now)
     return _summary_json(campaign, summary)
 
@@ -138,7 +190,7 @@ def cancel_campaign(engine: Engine, *, workspace_id: int, name: str, now: dateti
         workspace_id,
         name,
         now,
-        ("draft", "running", "paused"),
+        ("draft", "planning", "running", "paused"),
         "cancelled",
         ("planned", "queued"),
         "cancelled",
@@ -167,16 +219,9 @@ def list_campaigns(engine: Engine, *, workspace_id: int) -> list[Campaign]:
         return [_campaign(row) for row in rows]
 
 
-def _run_plan(
-    conn: Connection,
-    workspace_id: int,
-    campaign: Campaign,
-    now: datetime,
-    *,
-    samples: int,
-    write: bool,
-    progress: Progress | None = None,
-) -> PlanSummary:
+def _planner(
+    conn: Connection, workspace_id: int, campaign: Campaign, now: datetime, *, samples: int
+) -> Planner:
     template = approved_template_in(conn, workspace_id=workspace_id, name=campaign.template)
     send_at = max(campaign.send_at or now, now)
     plan_ = settings_in(conn, workspace_id=workspace_id).price_plan
@@ -187,10 +232,11 @@ def _run_plan(
         month=(local.year, local.month),
         used_this_month=queries.parts_this_month(conn, workspace_id, month_start),
     )
+    audience = _live_segment(conn, workspace_id, campaign.audience, now)
     request = PlanRequest(
         workspace_id=workspace_id,
         campaign_id=campaign.id,
-        audience=campaign.audience,
+        audience=audience,
         template=template,
         policy=load_policy(conn, workspace_id),
         checker=workspace_checker(conn, workspace_id=workspace_id),
@@ -199,7 +245,52 @@ def _run_plan(
         budget_e4=campaign.budget_e4,
         samples=samples,
     )
-    return plan(conn, request, meter, now=now, write=write, progress=progress)
+    summary = PlanSummary(audience=queries.audience_size(conn, workspace_id, audience))
+    return Planner(request, meter, summary)
+
+
+def _freeze_segment(
+    conn: Connection, workspace_id: int, campaign: Campaign, now: datetime
+) -> Campaign:
+    """A segment audience snapshotted as the campaign starts (stored with the campaign),
+    so that its audience does not shift while it is planned and sent."""
+    audience = campaign.audience
+    if audience.kind != "segment" or audience.snapshot is not None:
+        return campaign
+    snapshot = snapshot_in(
+        conn,
+        workspace_id=workspace_id,
+        segment_id=segment_id_in(conn, workspace_id=workspace_id, segment=audience.segment or 0),
+        campaign_id=campaign.id,
+        now=now,
+    )
+    frozen = audience.model_copy(update={"snapshot": snapshot.id})
+    conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign.id)
+        .values(audience=frozen.model_dump(exclude_none=True))
+    )
+    return replace(campaign, audience=frozen)
+
+
+def _live_segment(
+    conn: Connection, workspace_id: int, audience: Audience, now: datetime
+) -> Audience:
+    """A segment audience not yet snapshotted (a preview), evaluated as of ``now``."""
+    if audience.kind != "segment" or audience.snapshot is not None:
+        return audience
+    segment_id = segment_id_in(conn, workspace_id=workspace_id, segment=audience.segment or 0)
+    live = live_segment_in(conn, workspace_id=workspace_id, segment_id=segment_id, now=now)
+    return audience.model_copy(update={"live": live})
+
+
+def _check_planning(conn: Connection, campaign: Campaign, cursor: int) -> None:
+    """Still ``planning`` from ``cursor``: not cancelled, and no other process moved on."""
+    status, stored = queries.planning_cursor(conn, campaign.id)
+    if status != "planning":
+        raise CampaignStateError(f"活动「{campaign.name}」{STATUS_LABELS[status]}，规划已停止")
+    if stored != cursor:
+        raise CampaignStateError(f"活动「{campaign.name}」正由另一个进程规划，本次规划已停止")
 
 
 def _transition(

@@ -66,7 +66,8 @@ def create(
     name: Name,
     template: Annotated[str, typer.Option(help="已审核通过的模板名称")],
     audience: Annotated[
-        str, typer.Option(help="受众：consenting（有营销同意）、all、tag:标签、list:名单")
+        str,
+        typer.Option(help="受众：consenting（有营销同意）、all、tag:标签、list:名单、segment:分群"),
     ] = "consenting",
     send_at: Annotated[str | None, typer.Option(help="发送时间，如 2026-11-11T20:00+08:00")] = None,
     ends_at: Annotated[str | None, typer.Option(help="结束时间：之后不再发送")] = None,
@@ -78,7 +79,7 @@ def create(
     context: Context = ctx.obj
     kind, _, value = audience.partition(":")
     spec: dict[str, Any] = {"kind": kind}
-    if kind in ("tag", "list"):
+    if kind in ("tag", "list", "segment"):
         spec[kind] = value
     try:
         budget_yuan = None if budget is None else Decimal(budget)

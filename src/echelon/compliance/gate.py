@@ -8,13 +8,14 @@ again right before it is submitted, because an opt-out can arrive in between.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
-from echelon.audience.suppression import suppression_kinds
 from echelon.compliance.rules import (
     BlockReason,
     Caps,
@@ -25,8 +26,9 @@ from echelon.compliance.rules import (
     cap_check,
     eligibility,
 )
+from echelon.db.bulk import among
 from echelon.db.outbox import messages
-from echelon.db.tables import consents
+from echelon.db.tables import consents, suppressions
 
 # Messages that reached, or may still reach, the person: they count against caps.
 COUNTED_STATUSES = (
@@ -39,11 +41,13 @@ COUNTED_STATUSES = (
     "expired",
     "unknown",
 )
-_CHUNK = 5_000
+_COUNTED = frozenset(COUNTED_STATUSES)
+# A batch of contact ids this dense (a planner's page walks ids in order) is read as
+# one index range and filtered here, cheaper than probing the index once per id.
+_DENSE = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     contact_id: int
     phone: str
     kind: Kind
@@ -52,8 +56,7 @@ class Candidate:
     expires_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """``reason`` None: the message may go at ``due_at`` (moved out of quiet hours)."""
 
     reason: BlockReason | None
@@ -64,6 +67,9 @@ class Verdict:
 class Policy:
     quiet_hours: QuietHours
     caps: Caps
+
+
+_NO_HISTORY = History()
 
 
 def judge(
@@ -82,47 +88,107 @@ def judge(
     """
     if not candidates:
         return []
-    contact_ids = sorted({c.contact_id for c in candidates})
-    consenting = _marketing_consent(conn, contact_ids)
-    suppressed = suppression_kinds(
-        conn, workspace_id=workspace_id, phones={c.phone for c in candidates}
+    ids = [c.contact_id for c in candidates]
+    contact_ids = sorted(set(ids))
+    # Only a contact met again later in the batch needs this batch's messages recorded.
+    repeated = (
+        set()
+        if len(contact_ids) == len(ids)
+        else {contact_id for contact_id, times in Counter(ids).items() if times > 1}
     )
+    consenting = (
+        _marketing_consent(conn, contact_ids)
+        if any(c.kind == "marketing" for c in candidates)
+        else set()
+    )
+    suppressed = _suppressions(conn, workspace_id, {c.phone for c in candidates})
     earliest = min(c.due_at for c in candidates) - policy.caps.marketing_window
     latest = max(c.due_at for c in candidates) + policy.caps.marketing_window + timedelta(days=1)
     histories = _histories(conn, contact_ids, earliest, latest, set(exclude_message_ids))
-    verdicts: list[Verdict] = []
-    for candidate in candidates:
-        due = candidate.due_at
-        reason = eligibility(
-            candidate.kind,
-            marketing_consent=candidate.contact_id in consenting,
-            suppressions=suppressed.get(candidate.phone, ()),
-        )
-        if reason is None and candidate.kind == "marketing":
-            due = policy.quiet_hours.next_allowed(due)
-            if candidate.expires_at is not None and due >= candidate.expires_at:
+    quiet_hours, caps = policy.quiet_hours, policy.caps
+    allowed_at: dict[datetime, datetime] = {}
+
+    def verdict(candidate: Candidate) -> Verdict:
+        contact_id, phone, kind, text_hash, due, expires_at = candidate
+        kinds = suppressed.get(phone)
+        if kinds is not None:
+            reason = eligibility(
+                kind, marketing_consent=contact_id in consenting, suppressions=kinds
+            )
+        elif kind == "marketing" and contact_id not in consenting:
+            reason = BlockReason.NO_CONSENT
+        else:
+            reason = None
+        if reason is None and kind == "marketing":
+            # A batch shares a few send times; each is moved out of quiet hours once.
+            moved = allowed_at.get(due)
+            if moved is None:
+                moved = allowed_at[due] = quiet_hours.next_allowed(due)
+            due = moved
+            if expires_at is not None and due >= expires_at:
                 reason = BlockReason.EXPIRED
         if reason is None:
-            history = histories.setdefault(candidate.contact_id, History())
-            reason = cap_check(candidate.kind, due, candidate.text_hash, history, policy.caps)
-            if reason is None:
-                history.add(Sent(due, candidate.kind, candidate.text_hash))
-        verdicts.append(Verdict(reason, due))
+            history = histories.get(contact_id)
+            known = _NO_HISTORY if history is None else history
+            reason = cap_check(kind, due, text_hash, known, caps)
+            if reason is None and contact_id in repeated:
+                if history is None:
+                    history = histories[contact_id] = History()
+                history.add(Sent(due, kind, text_hash))
+        return Verdict(reason, due)
+
+    # Most candidates of a batch have no suppression, no history and no second message
+    # in it: their verdict depends only on kind, times and consent, so is reached once.
+    plain: dict[tuple[object, ...], Verdict] = {}
+    verdicts: list[Verdict] = []
+    for candidate in candidates:
+        contact_id, phone, kind, _, due, expires_at = candidate
+        if phone in suppressed or contact_id in histories or contact_id in repeated:
+            verdicts.append(verdict(candidate))
+            continue
+        key = (kind, due, due.tzinfo, expires_at, contact_id in consenting)
+        found = plain.get(key)
+        if found is None:
+            found = plain[key] = verdict(candidate)
+        verdicts.append(found)
     return verdicts
 
 
+def _contacts_in(
+    conn: Connection, column: ColumnElement[int], contact_ids: list[int]
+) -> ColumnElement[bool]:
+    """``column`` among the sorted ``contact_ids``, or within their range when that is
+    dense: callers look results up by id, so a few extra rows are harmless."""
+    if contact_ids[-1] - contact_ids[0] < _DENSE * len(contact_ids):
+        return column.between(contact_ids[0], contact_ids[-1])
+    return among(conn, column, contact_ids)
+
+
 def _marketing_consent(conn: Connection, contact_ids: list[int]) -> set[int]:
-    found: set[int] = set()
-    for start in range(0, len(contact_ids), _CHUNK):
-        found.update(
-            conn.execute(
-                select(consents.c.contact_id).where(
-                    consents.c.contact_id.in_(contact_ids[start : start + _CHUNK]),
-                    consents.c.purpose == "marketing",
-                    consents.c.revoked_at.is_(None),
-                )
-            ).scalars()
+    return set(
+        conn.execute(
+            select(consents.c.contact_id).where(
+                _contacts_in(conn, consents.c.contact_id, contact_ids),
+                consents.c.purpose == "marketing",
+                consents.c.revoked_at.is_(None),
+            )
         )
+        .scalars()
+        .all()
+    )
+
+
+def _suppressions(conn: Connection, workspace_id: int, phones: set[str]) -> dict[str, set[str]]:
+    """The suppression kinds of each number that has any (as ``suppression_kinds``)."""
+    found: dict[str, set[str]] = {}
+    rows = conn.execute(
+        select(suppressions.c.phone, suppressions.c.kind).where(
+            suppressions.c.workspace_id == workspace_id,
+            among(conn, suppressions.c.phone, phones),
+        )
+    ).all()
+    for phone, kind in rows:
+        found.setdefault(phone, set()).add(kind)
     return found
 
 
@@ -135,16 +201,18 @@ def _histories(
 ) -> dict[int, History]:
     entries: dict[int, list[Sent]] = {}
     m = messages.c
-    for start in range(0, len(contact_ids), _CHUNK):
-        rows = conn.execute(
-            select(m.id, m.contact_id, m.due_at, m.kind, m.text_hash).where(
-                m.contact_id.in_(contact_ids[start : start + _CHUNK]),
-                m.due_at > earliest,
-                m.due_at < latest,
-                m.status.in_(COUNTED_STATUSES),
-            )
+    # Statuses are filtered here, not in SQL: with only the contact and the time in the
+    # query, (contact_id, due_at) is its one useful index. A status condition tempted
+    # both databases into (status, due_at), which spans every message of a plan in
+    # progress — read again for every page.
+    rows = conn.execute(
+        select(m.id, m.contact_id, m.due_at, m.kind, m.text_hash, m.status).where(
+            _contacts_in(conn, m.contact_id, contact_ids),
+            m.due_at > earliest,
+            m.due_at < latest,
         )
-        for message_id, contact_id, due_at, kind, text_hash in rows:
-            if message_id not in exclude:
-                entries.setdefault(contact_id, []).append(Sent(due_at, kind, text_hash))
+    ).all()
+    for message_id, contact_id, due_at, kind, text_hash, status in rows:
+        if status in _COUNTED and message_id not in exclude:
+            entries.setdefault(contact_id, []).append(Sent(due_at, kind, text_hash))
     return {contact_id: History(sent) for contact_id, sent in entries.items()}

@@ -10,8 +10,13 @@ from sqlalchemy.engine import make_url
 from echelon.db.bulk import json_text
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+def create_db_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+    ``read_only``: for a process that only reads while another writes (the campaign
+    planner's child). On SQLite its statements then read committed data without ever
+    taking the write lock, each on its own snapshot.
+    """
     kwargs.setdefault("json_serializer", json_text)
     # Set-based statements report what they did (rows imported, planned, claimed) by
     # rowcount, which SQLAlchemy only keeps for every statement kind when asked.
@@ -24,7 +29,8 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _tune_sqlite)
         # pysqlite defers BEGIN on its own; issue it ourselves, IMMEDIATE, so a service
         # call is one real transaction that never fails upgrading a read lock to write.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        if not read_only:
+            event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
 

@@ -81,6 +81,9 @@ campaigns = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("started_at", UTCDateTime()),
     Column("finished_at", UTCDateTime()),
+    # While ``planning``: the last contact (by id) whose message is written. Planning
+    # commits page by page, so a plan that stopped part-way resumes after it.
+    Column("planned_through", Id),
     UniqueConstraint("workspace_id", "name"),
     CheckConstraint(
         "status IN ('draft', 'planning', 'running', 'paused', 'completed', 'cancelled')",
@@ -105,6 +108,8 @@ messages = Table(
     Column("cost_e4", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),
     Column("block_reason", String(32)),
+    # The A/B variant the planner chose (NULL: no test); analytics groups by it.
+    Column("variant", String(16)),
     Column("error_code", String(64)),
     Column("error_detail", String(500)),
     Column("due_at", UTCDateTime(), nullable=False),
@@ -119,6 +124,10 @@ messages = Table(
     # An answer to a subscriber's own message (auto-reply, opt-out confirmation): the
     # per-number rate limits and the duplicate rule do not hold it back (migration 0004).
     Column("reply_id", Id),
+    # The journey step that planned it (migration 0009; indexes in db/journeys.py).
+    Column("journey_id", Id),
+    Column("enrolment_id", Id),
+    Column("journey_step", String(32)),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{s}'" for s in MESSAGE_STATUSES) + ")", name="status"
     ),

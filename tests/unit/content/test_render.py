@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from echelon.content.render import (
@@ -180,3 +180,58 @@ def test_text_without_tags_renders_unchanged_but_for_line_breaks(text: str) -> N
 @given(st.text(max_size=MAX_RENDERED_LENGTH))
 def test_a_value_is_inserted_verbatim(value: str) -> None:
     assert compile_template("【{{ v }}】").render({"v": value}, contact=PHONE) == f"【{value}】"
+
+
+# Plain templates (text, {{ v }}, {{ v | default('…') }}) are rendered by joining their
+# pieces; "{% if true %}{% endif %}" adds nothing to the text but sends a template
+# through Jinja, so the two must agree on every text and every error.
+_NAMES = ("name", "会员等级", "v")
+
+
+def _quotable(text: str) -> bool:
+    """Fits between '' in a template as it is."""
+    return "'" not in text and "\\" not in text
+
+
+_piece = st.one_of(
+    plain_text.map(lambda text: text[:20]),
+    st.sampled_from(_NAMES).map(lambda name: f"{{{{ {name} }}}}"),
+    st.tuples(st.sampled_from(_NAMES), st.text(max_size=5).filter(_quotable)).map(
+        lambda pair: f"{{{{ {pair[0]} | default('{pair[1]}') }}}}"
+    ),
+    st.sampled_from(_NAMES).map(lambda name: f'{{{{{name}|d("会员")}}}}'),
+    st.just("{{ '常量' }}"),
+)
+_value = st.one_of(
+    st.none(),
+    st.text(max_size=30),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.lists(st.text(max_size=3), max_size=2),
+    st.just("x" * (MAX_RENDERED_LENGTH + 1)),
+)
+
+
+def _outcome(source: str, values: dict[str, object]) -> str:
+    try:
+        return compile_template(source).render(values, contact=PHONE)
+    except RenderFailed as exc:
+        return f"{type(exc).__name__}: {exc.message}"
+
+
+# Each example compiles two templates: no deadline, so a busy machine cannot fail it.
+@settings(deadline=None)
+@given(
+    st.lists(_piece, max_size=6).map("".join),
+    st.dictionaries(st.sampled_from(_NAMES), _value),
+)
+def test_plain_templates_render_as_jinja_does(source: str, values: dict[str, object]) -> None:
+    through_jinja = f"{source}{{% if true %}}{{% endif %}}"
+    assert _outcome(source, values) == _outcome(through_jinja, values)
+
+
+def test_only_plain_templates_skip_jinja() -> None:
+    assert compile_template("{{ name | default('会员') }}您好{{ v }}")._pieces is not None
+    for source in ("{% if v %}x{% endif %}", "{{ v | upper }}", "{{ self }}", "{{ v.x }}"):
+        assert compile_template(source)._pieces is None
