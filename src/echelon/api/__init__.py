@@ -1,0 +1,1 @@
+"""HTTP: thin handlers that validate, call one service function and map errors."""
