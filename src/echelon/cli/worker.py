@@ -13,6 +13,7 @@ import typer
 
 from echelon.cli.output import Context, console, handle_errors, print_json
 from echelon.dispatch.dispatcher import Dispatcher, DispatchOptions, DispatchStats, default_holder
+from echelon.journeys.runner import run_journeys
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -69,6 +70,7 @@ async def _run(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     dispatcher = Dispatcher(context.engine, options=options)
+    _journeys = asyncio.create_task(run_journeys(context.engine, stop))  # noqa: RUF006 (held here)
     return await dispatcher.run(stop, until_idle=until_idle, receipt_wait=receipt_wait)
 
 
