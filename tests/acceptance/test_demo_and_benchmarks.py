@@ -63,6 +63,11 @@ def test_benchmark_runs_at_smoke_size(script: str, tmp_path: Path) -> None:
         "bench_smpp.py": ["--count", "10000"],
         "bench_planning.py": ["--size", "10000", "--postgres", POSTGRES_URL],
         "bench_dispatch.py": ["--size", "10000", "--postgres", POSTGRES_URL],
+        "bench_segments.py": ["--size", "2000", "--postgres", POSTGRES_URL],
+        "bench_journeys.py": ["--size", "2000", "--postgres", POSTGRES_URL],
+        "bench_redirect.py": ["--size", "3000", "--rate", "1000", "--postgres", POSTGRES_URL],
+        "bench_report.py": ["--size", "20000", "--postgres", POSTGRES_URL],
+        "bench_send_api.py": ["--size", "300", "--warmup", "20", "--postgres", POSTGRES_URL],
     }
     args = smoke.get(script)
     if args is None:

@@ -15,9 +15,17 @@ from echelon.cli.channels import channels_app, simulator
 from echelon.cli.consent import consent_app, suppress_app
 from echelon.cli.contacts import contacts_app, events_app
 from echelon.cli.content import content_app, words_app
+from echelon.cli.coupons import coupons_app
+from echelon.cli.journeys import journeys_app
+from echelon.cli.keys import keys_app
 from echelon.cli.output import Context, console, handle_errors, print_json, progress_bar
 from echelon.cli.policies import compliance, dispatch
+from echelon.cli.report import report_app
+from echelon.cli.segments import segments_app
+from echelon.cli.serve import serve
 from echelon.cli.templates import templates_app
+from echelon.cli.users import users_app
+from echelon.cli.webhooks import webhooks_app
 from echelon.cli.worker import worker
 from echelon.cli.workspace import workspace_app
 from echelon.compliance.rules import BlockReason
@@ -45,8 +53,18 @@ app.add_typer(
     campaigns_app, name="campaigns", help="群发活动：新建、预览、开始、暂停、取消、进度。"
 )
 app.add_typer(channels_app, name="channels", help="短信通道：添加、修改、查看、测试、停用。")
+app.add_typer(segments_app, name="segments", help="分群：定义、预设、实时人数、成员、导出。")
+app.add_typer(journeys_app, name="journeys", help="旅程（梯队）：事件触发的自动化短信序列。")
+app.add_typer(report_app, name="report", help="数据报表：活动效果、概览、通道健康度、导出、告警。")
+app.add_typer(coupons_app, name="coupons", help="优惠券：核销、生成、导出。")
+app.add_typer(
+    webhooks_app, name="webhooks", help="Webhook：把回执、回复、退订、点击、转化推送给你的系统。"
+)
 app.command("simulator")(simulator)
 app.command("worker")(worker)
+app.command("serve")(serve)
+app.add_typer(users_app, name="users", help="控制台用户：新建、查看；角色决定权限。")
+app.add_typer(keys_app, name="keys", help="API 密钥：新建（只显示一次）、查看、撤销。")
 workspace_app.command("compliance")(compliance)
 workspace_app.command("dispatch")(dispatch)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from echelon.db import outbox, tables
+from echelon.db import access, journeys, outbox, segments, tables, tracking
 
 metadata = tables.metadata
 
-__all__ = ["metadata", "outbox", "tables"]
+__all__ = ["access", "journeys", "metadata", "outbox", "segments", "tables", "tracking"]
