@@ -1,7 +1,8 @@
 """SQL the two databases spell differently, as SQLAlchemy constructs that compile to
 the same meaning on each: so one Core query gives the same members on both.
 
-- ``json_text``: a JSON property as text (``5`` → ``'5'``, ``true`` → ``'true'``);
+- ``json_text``: a JSON property as text (``5`` → ``'5'``, ``true`` → ``'true'``, a
+  number spelled in full as stored);
 - ``as_number``: text that is a plain decimal number (``-12``, ``3.5``) as a number,
   anything else NULL — never an error;
 - ``binary_text``: text compared by code point (PostgreSQL's collation might not);
@@ -110,9 +111,14 @@ def _json_text_pg(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
 def _json_text_sqlite(element: json_text, compiler: SQLCompiler, **kw: Any) -> str:
     document, key = _args(element, compiler, **kw)
     path = f"""('$."' || {key} || '"')"""
+    # A number as it is spelled in the document (``->``, SQLite 3.38+), as PostgreSQL
+    # gives it: json_extract would make it a REAL, and CAST that to 15 digits
+    # (0.30000000000000004 → '0.3', a 20-digit card number → '1.23456789012346e+19').
     return (
         f"(CASE json_type({document}, {path}) WHEN 'true' THEN 'true' "
-        f"WHEN 'false' THEN 'false' ELSE CAST(json_extract({document}, {path}) AS TEXT) END)"
+        f"WHEN 'false' THEN 'false' "
+        f"WHEN 'integer' THEN ({document} -> {path}) WHEN 'real' THEN ({document} -> {path}) "
+        f"ELSE CAST(json_extract({document}, {path}) AS TEXT) END)"
     )
 
 

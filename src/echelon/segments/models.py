@@ -5,7 +5,8 @@ condition named by its ``kind``. Every node is validated here, and every error n
 the node (its place from the root) and what is wrong, in words a marketer reads.
 Values are normalised on the way in (广东省 → 广东, 中国移动 → china_mobile, 加购 →
 cart_add), so a stored definition is canonical. The meaning of each kind is written
-once, in ``compiler.py``; the README of the issue lists one example per kind.
+once, in ``compiler.py``; ``ONE_PER_KIND`` in tests/unit/segments lists one example
+per kind.
 """
 
 from __future__ import annotations

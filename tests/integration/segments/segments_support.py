@@ -24,6 +24,8 @@ from sqlalchemy import Connection, insert
 from echelon.db.outbox import messages, replies
 from echelon.db.tables import consents, contact_tags, contacts, events, suppressions
 from echelon.db.tracking import clicks, links
+from echelon.segments.models import definition_json
+from echelon.segments.presets import PRESETS
 
 BASE_NOW = datetime(2026, 11, 11, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 ZONE = "Asia/Shanghai"
@@ -157,6 +159,10 @@ LEVELS = st.sampled_from(["金卡", "银卡", "", "金卡会员"])
 POINTS = st.one_of(
     st.integers(min_value=-5, max_value=500),
     st.sampled_from(["120", "3.5", "-5", "12a", "1.", "", "0300", "99"]),
+    # JSON numbers and booleans as an API or a spreadsheet stores them: a float that
+    # only its full spelling tells apart, a whole float, a card number beyond 64 bits.
+    st.sampled_from([3.5, 120.0, 0.30000000000000004, 99.99999999999999, True, False]),
+    st.sampled_from([12345678901234567890, 9007199254740993]),
 )
 
 
@@ -235,7 +241,15 @@ def worlds(draw: st.DrawFn) -> World:
                     coupon_code=draw(st.sampled_from(["D11", None])),
                     order_id=draw(st.sampled_from(["A1", None])),
                     properties=draw(
-                        st.sampled_from([{}, {"渠道": "app"}, {"渠道": "web"}, {"渠道": 3}])
+                        st.sampled_from(
+                            [
+                                {},
+                                {"渠道": "app"},
+                                {"渠道": "web"},
+                                {"渠道": 3},
+                                {"渠道": 2.0000000000000004},
+                            ]
+                        )
                     ),
                 )
             )
@@ -286,6 +300,7 @@ def event_filters(draw: st.DrawFn) -> list[dict[str, Any]]:
         {"property": "amount", "op": "range", "min": 99, "max": 250.5},
         {"property": "amount", "op": "equals", "value": "100"},
         {"property": "amount", "op": "exists"},
+        {"property": "amount", "op": "in", "values": [1, "250.5"]},
         {"property": "渠道", "op": "equals", "value": "app"},
         {"property": "渠道", "op": "range", "min": 2},
         {"property": "order_id", "op": "contains", "value": "A"},
@@ -309,10 +324,13 @@ def conditions(draw: st.DrawFn, saved: list[str]) -> dict[str, Any]:
                 "event",
                 "event_not_followed",
                 "engagement",
+                "preset",
                 *(["segment"] if saved else []),
             ]
         )
     )
+    if kind == "preset":
+        return draw(presets())
     if kind == "attribute":
         return draw(attributes())
     if kind == "tag":
@@ -342,7 +360,9 @@ def conditions(draw: st.DrawFn, saved: list[str]) -> dict[str, Any]:
         }
     if kind == "suppressed":
         kinds = draw(
-            st.one_of(st.none(), st.lists(st.sampled_from(["opt_out", "dnc"]), min_size=1))
+            st.one_of(
+                st.none(), st.lists(st.sampled_from(["opt_out", "dnc", "blacklist"]), min_size=1)
+            )
         )
         return {"kind": "suppressed", "kinds": kinds}
     if kind == "purchases":
@@ -381,6 +401,31 @@ def conditions(draw: st.DrawFn, saved: list[str]) -> dict[str, Any]:
     return {"kind": "segment", "segment": draw(st.sampled_from(saved))}
 
 
+# Parameters that make each built-in preset discriminate in a generated world (prices
+# of ¥1–¥500, events up to 120 days back); None keeps the preset's default.
+PRESET_PARAMS: dict[str, dict[str, list[str | None]]] = {
+    "dormant": {"days": [None, "1", "7", "30"]},
+    "inactive_6m": {"days": [None, "1", "7", "30"]},
+    "active": {"days": [None, "7"], "times": [None, "1", "3"]},
+    "high_value": {"threshold": [None, "1", "99", "250.5", "600"], "days": [None, "30"]},
+    "cart_abandon": {"hours": [None, "1", "720"]},
+    "price_sensitive": {"share": [None, "0.25", "1"], "days": [None, "30"]},
+    "new_signups": {"days": [None, "1", "30"]},
+}
+
+
+@st.composite
+def presets(draw: st.DrawFn) -> dict[str, Any]:
+    """A built-in preset's definition, as ``segments create --preset`` copies it."""
+    key = draw(st.sampled_from(sorted(PRESETS)))
+    chosen = {
+        name: value
+        for name, values in PRESET_PARAMS[key].items()
+        if (value := draw(st.sampled_from(values))) is not None
+    }
+    return definition_json(PRESETS[key].definition(chosen))
+
+
 @st.composite
 def attributes(draw: st.DrawFn) -> dict[str, Any]:
     field_ = draw(
@@ -415,7 +460,7 @@ def attributes(draw: st.DrawFn) -> dict[str, Any]:
         "phone": ["13800000001", "+8613800000002", "800"],
         "birthday": ["2000-02-29", "1990-03-01", "1980-01-01"],
         "attributes.等级": ["金卡", "银卡", "卡"],
-        "attributes.积分": ["120", "3.5", "99", 120, "-5"],
+        "attributes.积分": ["120", "3.5", "99", 120, "-5", "0.30000000000000004", "true"],
         "attributes.无": ["x"],
     }[field_]
     if op == "contains":
@@ -453,7 +498,11 @@ def attributes(draw: st.DrawFn) -> dict[str, Any]:
         bounds = draw(st.sampled_from([{"min": low}, {"max": high}, {"min": low, "max": high}]))
     else:
         low_n, high_n = sorted(
-            draw(st.lists(st.sampled_from([-5, 0, 3.5, 99, 120, 400]), min_size=2, max_size=2))
+            draw(
+                st.lists(
+                    st.sampled_from([-5, 0, 0.3, 3.5, 99, 100, 120, 400]), min_size=2, max_size=2
+                )
+            )
         )
         bounds = draw(
             st.sampled_from([{"min": low_n}, {"max": high_n}, {"min": low_n, "max": high_n}])

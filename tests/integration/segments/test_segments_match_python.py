@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from segments_support import Evaluation, World, definitions, worlds, write_world
+from segments_support import Evaluation, World, definitions, presets, worlds, write_world
 from sqlalchemy import Engine
 
 from echelon.segments.models import definition_json, parse_definition
@@ -47,21 +47,54 @@ def test_compiled_members_equal_the_python_evaluation(
             engine, workspace_id=workspace.id, name="saved", definition=inner, now=world.now
         )
         saved["saved"] = inner
+    drawn = data.draw(st.lists(definitions(list(saved)), min_size=2, max_size=4))
+    _compare(engine, workspace.id, ids, world, saved, drawn)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(world=worlds(), chosen=st.lists(presets(), min_size=3, max_size=6))
+def test_every_preset_matches_the_python_evaluation(
+    engine: Engine, world: World, chosen: list[dict[str, Any]]
+) -> None:
+    # The built-in presets (with parameters that make them bite in a small world), each
+    # alone and all of them inside one ``and`` / ``or``, where sub-queries are shared.
+    workspace, _ = create_workspace(engine, slug=f"p{next(_slugs)}", name="p")
+    with engine.begin() as conn:
+        ids = write_world(conn, workspace.id, world)
+    _compare(engine, workspace.id, ids, world, {}, [*chosen, {"and": chosen}, {"or": chosen}])
+
+
+def _compare(
+    engine: Engine,
+    workspace_id: int,
+    ids: list[int],
+    world: World,
+    saved: dict[int | str, dict[str, Any]],
+    drawn: list[dict[str, Any]],
+) -> None:
     evaluation = Evaluation(world, saved)
-    for definition in data.draw(st.lists(definitions(list(saved)), min_size=2, max_size=4)):
+    for definition in drawn:
         node = parse_definition(definition)  # generated definitions are all valid
         assert parse_definition(definition_json(node)) == node
         expected = {ids[i] for i in evaluation.members(definition)}
         found = list_members(
             engine,
-            workspace_id=workspace.id,
+            workspace_id=workspace_id,
             definition=definition,
             now=world.now,
             limit=10_000,
         )
         assert {m.id for m in found} == expected, definition
         counted = count_segment(
-            engine, workspace_id=workspace.id, definition=definition, now=world.now
+            engine, workspace_id=workspace_id, definition=definition, now=world.now
         )
         assert counted.total == len(expected)
 

@@ -12,6 +12,7 @@ from segments_support import SHOP_NOW
 from sqlalchemy import Engine, func, select
 
 from echelon.audience.consent import revoke_consent
+from echelon.audience.records import upsert_contacts
 from echelon.audience.suppression import add_suppression
 from echelon.db.segments import segments
 from echelon.errors import InvalidInput
@@ -289,3 +290,71 @@ def test_members_page_by_id_and_export(engine: Engine, shop: Workspace, tmp_path
     assert rows[1][:3] == ["+8613800138000", "张三", "男"]
     with pytest.raises(InvalidInput, match="每页人数"):
         list_members(engine, workspace_id=shop.id, definition=everyone, now=NOW, limit=0)
+
+
+@pytest.mark.parametrize(
+    ("preset", "at", "expected"),
+    [
+        # 赵六 last bought on 2026-05-01: 194 days before.
+        ("dormant", NOW, ["18600186000"]),
+        # Everyone joined 30 days ago, so nobody is inactive yet (new contacts are not).
+        ("inactive_6m", NOW, []),
+        # 175 days on, only 赵六 has done nothing for 180 days.
+        ("inactive_6m", NOW + timedelta(days=175), ["18600186000"]),
+        ("active", NOW, ["13800138000"]),
+        # ¥800 + ¥1,500 in the year.
+        ("high_value", NOW, ["13800138000"]),
+        # 李四 added to cart at 11:00 and did not pay; 王五 paid half an hour after.
+        ("cart_abandon", NOW, ["13900139000"]),
+        # 张三: 2 orders, 1 with a coupon; 赵六 used a coupon but bought once only.
+        ("price_sensitive", NOW, ["13800138000"]),
+        ("new_signups", NOW, []),
+        # Five days after the import, everyone joined within the last 7 days.
+        (
+            "new_signups",
+            NOW - timedelta(days=25),
+            ["13800138000", "13900139000", "13300133000", "18600186000"],
+        ),
+    ],
+)
+def test_each_preset_finds_its_customers(
+    engine: Engine, shop: Workspace, preset: str, at: datetime, expected: list[str]
+) -> None:
+    copied = create_from_preset(engine, workspace_id=shop.id, preset=preset, now=NOW)
+    assert phones(engine, shop, copied.definition, at) == expected
+    counted = count_segment(engine, workspace_id=shop.id, segment=copied.id, now=at)
+    assert counted.total == len(expected)
+
+
+def test_json_numbers_compare_by_their_full_spelling(engine: Engine, shop: Workspace) -> None:
+    # Sent through the API as JSON numbers: a computed score, a 20-digit card number.
+    upsert_contacts(
+        engine,
+        workspace_id=shop.id,
+        records=[
+            {"phone": "13800138000", "attributes": {"评分": 0.30000000000000004}},
+            {"phone": "13900139000", "attributes": {"评分": 0.3, "卡号": 12345678901234567890}},
+            {"phone": "13300133000", "attributes": {"评分": True}},
+        ],
+        consent_source=None,
+        list_name=None,
+        now=NOW,
+    )
+
+    def attribute(op: str, **test: object) -> dict[str, object]:
+        return {"kind": "attribute", "field": "attributes.评分", "op": op, **test}
+
+    assert phones(engine, shop, attribute("equals", value="0.3")) == ["13900139000"]
+    assert phones(engine, shop, attribute("range", max=0.3)) == ["13900139000"]
+    assert phones(engine, shop, attribute("range", min=0.30000000000000001)) == [
+        "13800138000",
+        "13900139000",
+    ]
+    assert phones(engine, shop, attribute("equals", value="true")) == ["13300133000"]
+    card = {
+        "kind": "attribute",
+        "field": "attributes.卡号",
+        "op": "equals",
+        "value": "12345678901234567890",
+    }
+    assert phones(engine, shop, card) == ["13900139000"]
