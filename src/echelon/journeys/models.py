@@ -490,8 +490,12 @@ def definition_json(definition: JourneyDefinition) -> dict[str, Any]:
     dumped: dict[str, Any] = _ADAPTER.dump_python(
         definition, mode="json", by_alias=True, exclude_none=True
     )
+    # Each step reads id and type first (a duration's fields come first in the model).
+    dumped["steps"] = [{"id": step["id"], "type": step["type"]} | step for step in dumped["steps"]]
+    conditions = [step["if"] for step in dumped["steps"] if "if" in step]
     # Left out where they say nothing: zero durations, false flags, empty filters.
-    for part in [dumped["trigger"], *dumped["steps"], dumped.get("goal"), *dumped["exit_when"]]:
+    parts = [dumped["trigger"], *dumped["steps"], dumped.get("goal"), *dumped["exit_when"]]
+    for part in [*parts, *conditions]:
         if part is None:
             continue
         for key, value in list(part.items()):

@@ -40,6 +40,7 @@ from echelon.journeys.service import (
 )
 from echelon.segments.service import create_segment
 from echelon.tracking.clicks import ClickRecorder, LinkResolver
+from echelon.tracking.conversions import attribute_all
 from echelon.workspaces.service import Workspace
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -242,7 +243,16 @@ def test_a_click_moves_a_waiting_contact_on(engine: Engine, shop: Workspace) -> 
     by_step = {
         s["step"]: s for s in journey_stats(engine, workspace_id=shop.id, name="点击")["steps"]
     }
-    assert by_step["new"]["clicked"] == 1
+    assert by_step["new"]["clicked"] == 1 and by_step["new"]["converted"] == 0
+    # A purchase after the click is credited to the clicked message (tracking's
+    # attribution): the step's conversions count it.
+    events(engine, shop, "purchase", ["13800138000"], T0 + timedelta(days=3, hours=1), amount="99")
+    attribute_all(engine, now=T0 + timedelta(days=3, hours=2))
+    by_step = {
+        s["step"]: s for s in journey_stats(engine, workspace_id=shop.id, name="点击")["steps"]
+    }
+    assert by_step["new"]["converted"] == 1
+    assert by_step["thanks"]["converted"] == by_step["nudge"]["converted"] == 0
 
 
 def branch_journey(condition: dict[str, object]) -> dict[str, object]:

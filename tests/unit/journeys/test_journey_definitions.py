@@ -54,6 +54,23 @@ def test_stored_form_is_canonical_and_short() -> None:
     assert parsed.steps[0].at == time(10, 0)  # type: ignore[union-attr]
 
 
+def test_stored_steps_read_id_and_type_first_and_conditions_stay_short() -> None:
+    parsed = parse_journey(
+        {
+            "trigger": {"type": "event", "event": "signup"},
+            "steps": [
+                {"type": "wait", "days": 3, "id": "w"},
+                {"id": "b", "type": "branch", "if": {"kind": "converted"}, "then": "x"},
+                {"id": "x", "type": "exit"},
+            ],
+        }
+    )
+    stored = definition_json(parsed)
+    assert [list(step)[:2] for step in stored["steps"]] == [["id", "type"]] * 3
+    assert stored["steps"][1]["if"] == {"kind": "converted", "event": "purchase"}
+    assert parse_journey(stored) == parsed
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [
