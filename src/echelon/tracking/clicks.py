@@ -191,12 +191,12 @@ class ClickRecorder:
         """Classify the hit, queue it for writing, and return it."""
         previous = self._last_hit.get(link.link_id)
         reason = classify_hit(method=method, user_agent=user_agent, last_hit_at=previous, now=now)
-        if reason is None or reason is BotReason.REPEAT:
-            # Known fetchers are told by their agent; only browser-like hits start a burst.
-            self._last_hit[link.link_id] = now
-            self._last_hit.move_to_end(link.link_id)
-            if len(self._last_hit) > 100_000:
-                self._last_hit.popitem(last=False)
+        # Every hit starts (or extends) a burst, a fetcher's too: a scanner's HEAD or
+        # preview fetch followed at once by a browser-like GET is one machine, not a tap.
+        self._last_hit[link.link_id] = now
+        self._last_hit.move_to_end(link.link_id)
+        if len(self._last_hit) > 100_000:
+            self._last_hit.popitem(last=False)
         hit = Hit(
             link=link,
             at=now,

@@ -136,8 +136,9 @@ def classify_hit(
     """Why this hit is not a person clicking, or None if it is one.
 
     HEAD requests and known fetchers (an empty agent included) are never people; a
-    hit within ``REPEAT_WINDOW`` of the previous hit on the same link is a scanner
-    following the person, or a preview following the scanner, and counted once.
+    hit within ``REPEAT_WINDOW`` of the previous hit on the same link — whatever that
+    hit was — is a scanner following the person, a scanner's GET following its own
+    HEAD or preview fetch, or a double tap, and is not counted again.
     """
     if method == "HEAD":
         return BotReason.HEAD

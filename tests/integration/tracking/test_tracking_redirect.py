@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,7 +16,7 @@ from echelon.api.redirect import RedirectApp, build_redirect_app, location
 from echelon.db.outbox import campaigns
 from echelon.db.tracking import clicks, links
 from echelon.tracking.clicks import Cache, ClickRecorder, LinkResolver
-from echelon.tracking.models import LinkTarget
+from echelon.tracking.models import BotReason, LinkTarget
 from echelon.workspaces.service import Workspace
 
 PHONE = (
@@ -97,6 +97,44 @@ def test_previews_scanners_and_repeats_are_kept_but_not_counted(
         (codes[2], True, None, PHONE),
         (codes[2], False, "repeat", PHONE),
     ]
+
+
+def test_a_get_right_after_a_head_or_a_preview_is_the_same_machine(
+    engine: Engine, codes: list[str]
+) -> None:
+    agent = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    visit(
+        build_redirect_app(engine),
+        ("HEAD", f"/{codes[0]}", PHONE),
+        ("GET", f"/{codes[0]}", PHONE),
+        ("GET", f"/{codes[1]}", agent),
+        ("GET", f"/{codes[1]}", PHONE),
+    )
+    assert recorded(engine) == [
+        (codes[0], False, "head", PHONE),
+        (codes[0], False, "repeat", PHONE),
+        (codes[1], False, "agent", agent),
+        (codes[1], False, "repeat", PHONE),
+    ]
+
+
+def test_a_tap_a_second_or_more_after_a_fetch_counts(engine: Engine, codes: list[str]) -> None:
+    recorder = ClickRecorder(engine, interval=3600)  # written when flushed
+    link = LinkResolver(engine).load(codes[0])
+    assert link is not None
+    start = _now()
+    seen = [
+        recorder.observe(link, method=method, user_agent=PHONE, ip="10.0.0.1", now=at).bot_reason
+        for method, at in [
+            ("HEAD", start),
+            ("GET", start + timedelta(milliseconds=999)),  # a burst extends itself
+            ("GET", start + timedelta(milliseconds=2_000)),
+            ("GET", start + timedelta(milliseconds=2_500)),  # a double tap
+        ]
+    ]
+    assert seen == [BotReason.HEAD, BotReason.REPEAT, None, BotReason.REPEAT]
+    recorder.close()
+    assert [row[1] for row in recorded(engine)] == [False, False, True, False]
 
 
 @pytest.mark.parametrize("path", ["/Zz9Zz9Z", "/Ab3-K9", "/favicon.ico", "/", "/a/b/c"])
