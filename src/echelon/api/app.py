@@ -7,11 +7,9 @@ event loop — ``echelon serve``: one process for everything on SQLite."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -20,9 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from echelon import __version__
-from echelon.access.sending import purge_idempotency_keys
 from echelon.access.settings import AccessSettings
-from echelon.analytics.webhook_worker import run_webhook_worker
 from echelon.api import (
     accounts,
     callbacks,
@@ -42,11 +38,11 @@ from echelon.api.state import ApiState
 from echelon.config import Settings
 from echelon.console import create_console
 from echelon.dispatch.dispatcher import Dispatcher, DispatchOptions
+from echelon.runtime.workers import companions, supervised
 
 log = logging.getLogger(__name__)
 
 PREFIX: Final = "/api/v1"
-HOUSEKEEPING_INTERVAL: Final = 600.0
 _ROUTERS: Final = (
     accounts,
     contacts,
@@ -69,8 +65,10 @@ def create_app(
     workers: bool = False,
     dispatch: DispatchOptions | None = None,
 ) -> FastAPI:
-    """The app over ``engine``. ``workers``: run the dispatcher, webhook deliveries and
-    housekeeping while the app runs (stopped, in-flight work finished, on shutdown)."""
+    """The app over ``engine``. ``workers``: run the dispatcher and what runs beside it
+    (``runtime.workers``: journeys, webhook deliveries, attribution and alerts, A/B
+    winners, housekeeping) while the app runs (stopped, in-flight work finished, on
+    shutdown)."""
     redirect = build_redirect_app(engine)
 
     @asynccontextmanager
@@ -79,11 +77,8 @@ def create_app(
         tasks: list[asyncio.Task[Any]] = []
         if workers:
             dispatcher = Dispatcher(engine, options=dispatch)
-            tasks = [
-                _supervised("dispatcher", dispatcher.run(stop)),
-                _supervised("webhooks", run_webhook_worker(engine, stop=stop)),
-                _supervised("housekeeping", _housekeeping(engine, stop)),
-            ]
+            work = {"dispatcher": dispatcher.run(stop), **companions(engine, stop)}
+            tasks = [supervised(name, coroutine) for name, coroutine in work.items()]
         try:
             yield
         finally:
@@ -114,25 +109,3 @@ def create_app(
     # API address still gets the API's JSON 404.
     app.router.routes.append(Route("/{code}", redirect))
     return app
-
-
-def _supervised(name: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-    task = asyncio.create_task(work, name=name)
-
-    def report(done: asyncio.Task[Any]) -> None:
-        if not done.cancelled() and done.exception() is not None:
-            log.error("%s stopped", name, exc_info=done.exception())
-
-    task.add_done_callback(report)
-    return task
-
-
-async def _housekeeping(engine: Engine, stop: asyncio.Event) -> None:
-    """Forget idempotency answers past their day, every few minutes."""
-    while not stop.is_set():
-        try:
-            await run_in_threadpool(purge_idempotency_keys, engine, now=datetime.now(UTC))
-        except Exception:
-            log.exception("housekeeping failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=HOUSEKEEPING_INTERVAL)

@@ -1,5 +1,6 @@
-"""Campaigns: create, preview (writes nothing), start (plans the outbox through the
-gate), pause, resume, cancel, status, list."""
+"""Campaigns: create (with an A/B test), preview (writes nothing), start (plans the
+outbox through the gate), pause, resume, cancel, status, list; an A/B test's report
+and its decision."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from echelon.access.models import Principal
 from echelon.api.auth import State, require
 from echelon.api.encoding import plain
 from echelon.api.params import AwareTime, NamePath, audit
-from echelon.campaigns.models import Audience, Campaign
+from echelon.campaigns.models import Audience, Campaign, Experiment
+from echelon.campaigns.rollout import decide_campaign, experiment_report
 from echelon.campaigns.service import (
     campaign_status,
     cancel_campaign,
@@ -44,6 +46,12 @@ class NewCampaign(BaseModel):
     ends_at: AwareTime | None = None
     throttle_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = None
     budget_yuan: Annotated[Decimal, Field(gt=0, le=1_000_000_000, decimal_places=2)] | None = None
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="优先使用的通道名称"
+    )
+    experiment: Experiment | None = Field(
+        default=None, description="A/B 测试：2–5 个版本、分流比例、对照组、先测后推或纯分流"
+    )
 
 
 def campaign_json(campaign: Campaign) -> dict[str, Any]:
@@ -75,8 +83,45 @@ def create(body: NewCampaign, principal: Writer, state: State) -> Any:
             throttle_per_second=body.throttle_per_second,
             budget_yuan=body.budget_yuan,
             now=datetime.now(UTC),
+            experiment=None
+            if body.experiment is None
+            else body.experiment.model_dump(mode="json", exclude_none=True),
+            channel=body.channel,
         )
     )
+
+
+@router.get(
+    "/campaigns/{name}/experiment",
+    summary="A/B 测试结果：各版本指标与 95% 置信区间、结论与理由、对照组提升",
+)
+def experiment(name: NamePath, principal: Reader, state: State) -> Any:
+    return plain(
+        experiment_report(
+            state.engine, workspace_id=principal.workspace_id, name=name, now=datetime.now(UTC)
+        )
+    )
+
+
+@router.post(
+    "/campaigns/{name}/decide",
+    summary="选出胜出版本并发给其余受众（测试窗口结束后发送进程会自动执行）",
+)
+def decide(
+    name: NamePath,
+    principal: Writer,
+    state: State,
+    early: Annotated[bool, Query(description="测试窗口结束前就决定")] = False,
+) -> Any:
+    report = decide_campaign(
+        state.engine,
+        workspace_id=principal.workspace_id,
+        name=name,
+        now=datetime.now(UTC),
+        early=early,
+    )
+    audit(state, principal, "campaign.decide", f"campaign:{name}", report["decision"] or {})
+    return plain(report)
 
 
 @router.get("/campaigns/{name}", summary="活动进度：各状态条数、不发送与失败原因、费用")

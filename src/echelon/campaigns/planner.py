@@ -11,6 +11,14 @@ A text depends only on the values of the variables its template reads, so each
 distinct set of values is rendered, composed, counted, linted and hashed once (in a
 bounded cache): a million recipients share far fewer texts than that.
 
+An A/B test plans each contact as its variant (an *arm*: template, send time, channel,
+link target) by a stable hash of campaign and contact; the holdout is judged like
+everyone else and, if it could have been messaged, written as blocked ``holdout``; in
+a test before a roll-out, the rest are skipped until the winner is planned for them.
+Tracked links and coupons render as placeholders exactly as long as the real ones
+(so texts stay shared and parts exact); the recipient's own link and coupon replace
+them when the page is written (``personalise``).
+
 The steps are apart so that a page can be composed outside any transaction and planning
 can run in a process of its own (``campaigns.planning``) while another writes.
 """
@@ -23,11 +31,12 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection
 
 from echelon.campaigns import queries
+from echelon.campaigns.experiments import Split
 from echelon.campaigns.metering import Meter
 from echelon.campaigns.models import Audience
 from echelon.compliance.gate import Candidate, Policy, judge
@@ -37,6 +46,7 @@ from echelon.content.preview import ContactValues
 from echelon.content.render import RenderFailed
 from echelon.content.templates import ApprovedTemplate
 from echelon.content.words import WordChecker, has_block
+from echelon.tracking.links import CampaignTracking
 
 PAGE = 5_000
 Progress = Callable[[int, int], None]
@@ -48,8 +58,12 @@ TEXT_CACHE_CHARACTERS = 16_000_000
 # A contact's text as planned: the text, its hash, its parts, and why it may not go.
 PlannedText = tuple[str, str, int, BlockReason | None]
 # A contact's message as planned: contact id, phone, text, hash, parts, cost, why it is
-# blocked (None: it goes) and when it is due.
-PlannedRow = tuple[int, str, str, str, int, int, str | None, datetime]
+# blocked (None: it goes), when it is due, and its arm (index into ``Planner.arms``).
+PlannedRow = tuple[int, str, str, str, int, int, str | None, datetime, int]
+# The arm of a holdout contact: judged with the control's text, never sent.
+HOLDOUT_ARM = -1
+# Names a template reads that tracking provides, not the contact.
+TRACKED = frozenset({"link", "coupon"})
 # What the gate decided for a contact: why it may not go (None: it may) and when.
 Decision = tuple[BlockReason | None, datetime]
 
@@ -64,6 +78,19 @@ class PlanSummary:
     parts: int = 0
     cost_e4: int = 0
     samples: list[dict[str, Any]] = field(default_factory=list)
+    # Contacts left for a later stage: an A/B test's rest, until its winner is chosen.
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanArm:
+    """What one group of recipients receives: an A/B variant, or the whole campaign."""
+
+    variant: str | None  # None: not a test
+    template: ApprovedTemplate
+    send_at: datetime
+    channel_id: int | None = None  # the channel to prefer; None: routing decides
+    link: str | None = None  # every link() goes here (a variant testing a landing page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +105,25 @@ class PlanRequest:
     ends_at: datetime | None
     budget_e4: int | None
     samples: int = 0
+    channel_id: int | None = None
+    # An A/B test: its arms and split; ``stage`` "test" plans the test share and the
+    # holdout, "rollout" plans the rest with ``arms[0]`` (the chosen variant).
+    arms: tuple[PlanArm, ...] = ()
+    split: Split | None = None
+    stage: Literal["test", "rollout"] = "test"
+    tracking: CampaignTracking | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ComposedPage:
-    """A page of contacts, (id, phone) each, with their texts: ready for the gate."""
+    """A page of contacts, (id, phone) each, with their texts and arms: ready for the
+    gate. ``last_id`` is the page's last contact, planned or skipped (the cursor)."""
 
     contacts: list[tuple[int, str]]
     texts: list[PlannedText]
-
-    @property
-    def last_id(self) -> int:
-        return self.contacts[-1][0]
+    arms: list[int]
+    last_id: int
+    skipped: int = 0
 
 
 class Planner:
@@ -100,9 +134,32 @@ class Planner:
         self.request = request
         self.summary = summary
         self._meter = meter
-        self._values = ContactValues(request.template.compiled.variables)
+        self.arms = request.arms or (
+            PlanArm(None, request.template, request.send_at, request.channel_id),
+        )
+        if request.stage == "rollout" and request.split is None:
+            raise ValueError("a roll-out needs the test's split")
+        names = set().union(*(arm.template.compiled.variables for arm in self.arms))
+        self._values = ContactValues(names - TRACKED)
+        tracking = request.tracking
+        self._tracked: list[dict[str, object]] = [
+            {} if tracking is None else tracking.placeholders(link_target=arm.link)
+            for arm in self.arms
+        ]
         self._texts: dict[Hashable, PlannedText] = {}
         self._cached_characters = 0
+
+    def arm_of(self, contact_id: int) -> int | None:
+        """The contact's arm; ``HOLDOUT_ARM``; None: not planned in this stage."""
+        split = self.request.split
+        if split is None:
+            return 0
+        group, variant = split.assign(self.request.campaign_id or 0, contact_id)
+        if self.request.stage == "rollout":
+            return 0 if group == "rollout" else None
+        if group == "holdout":
+            return HOLDOUT_ARM
+        return variant  # None for the rest, who wait for the winner
 
     def resume(self, going: int, blocked: dict[str, int], parts: int, cost_e4: int) -> None:
         """Count what an earlier, interrupted run of this plan already wrote."""
@@ -126,33 +183,42 @@ class Planner:
         return page if page.rows else None
 
     def compose(self, page: queries.AudiencePage) -> ComposedPage:
-        """Each contact's text; no database."""
+        """Each contact's arm and text; no database."""
         needs_tags, tags = self._values.needs_tags, page.tags
         # What a text depends on, as read: all but the id and the phone. A template
         # that prints the phone has a text per contact: nothing to share.
-        if "phone" in self._values.names:
-            return ComposedPage(
-                [(row[0], row[1]) for row in page.rows],
-                [self._text(row, tags.get(row[0], ())) for row in page.rows],
-            )
+        shared = "phone" not in self._values.names
         texts = self._texts
         contacts: list[tuple[int, str]] = []
         composed: list[PlannedText] = []
+        arms: list[int] = []
+        skipped = 0
         for row in page.rows:
             contact_id, phone = row[0], row[1]
+            arm = self.arm_of(contact_id)
+            if arm is None:
+                skipped += 1
+                continue
             its_tags = tags.get(contact_id, ()) if needs_tags else ()
-            key = (row[2:], tuple(its_tags)) if needs_tags else row[2:]
-            text = texts.get(key)
-            if text is None:
-                text = self._text(row, its_tags)
-                self._cached_characters += len(text[0])
-                if len(texts) >= TEXT_CACHE or self._cached_characters > TEXT_CACHE_CHARACTERS:
-                    texts.clear()
-                    self._cached_characters = len(text[0])
-                texts[key] = text
+            text_arm = max(arm, 0)  # the holdout is judged with the control's text
+            if not shared:
+                text = self._text(row, its_tags, text_arm)
+            else:
+                key = (text_arm, row[2:], tuple(its_tags)) if needs_tags else (text_arm, row[2:])
+                cached = texts.get(key)
+                if cached is not None:
+                    text = cached
+                else:
+                    text = self._text(row, its_tags, text_arm)
+                    self._cached_characters += len(text[0])
+                    if len(texts) >= TEXT_CACHE or self._cached_characters > TEXT_CACHE_CHARACTERS:
+                        texts.clear()
+                        self._cached_characters = len(text[0])
+                    texts[key] = text
             contacts.append((contact_id, phone))
             composed.append(text)
-        return ComposedPage(contacts, composed)
+            arms.append(arm)
+        return ComposedPage(contacts, composed, arms, page.rows[-1][0], skipped)
 
     def decide(self, conn: Connection, page: ComposedPage) -> list[PlannedRow]:
         """Gate and bill the page: a row for each contact, to go or blocked."""
@@ -161,7 +227,8 @@ class Planner:
     def judge(self, conn: Connection, page: ComposedPage) -> list[Decision]:
         """The gate's decision for each contact of the page."""
         request = self.request
-        kind, send_at, ends_at = request.template.kind, request.send_at, request.ends_at
+        kind, ends_at = request.template.kind, request.ends_at
+        sends = [arm.send_at for arm in self.arms]
         # The gate judges only what composed cleanly, so a refused text costs no cap.
         verdicts = iter(
             judge(
@@ -169,14 +236,17 @@ class Planner:
                 workspace_id=request.workspace_id,
                 policy=request.policy,
                 candidates=[
-                    Candidate(contact_id, phone, kind, text[1], send_at, ends_at)
-                    for (contact_id, phone), text in zip(page.contacts, page.texts, strict=True)
+                    Candidate(contact_id, phone, kind, text[1], sends[max(arm, 0)], ends_at)
+                    for (contact_id, phone), text, arm in zip(
+                        page.contacts, page.texts, page.arms, strict=True
+                    )
                     if text[3] is None
                 ],
             )
         )
         return [
-            (text[3], send_at) if text[3] is not None else next(verdicts) for text in page.texts
+            (text[3], sends[max(arm, 0)]) if text[3] is not None else next(verdicts)
+            for text, arm in zip(page.texts, page.arms, strict=True)
         ]
 
     def bill(self, page: ComposedPage, decided: list[Decision]) -> list[PlannedRow]:
@@ -188,18 +258,20 @@ class Planner:
         costs = iter(
             self._meter.costs_e4(
                 (text[2], due)
-                for text, (reason, due) in zip(page.texts, decided, strict=True)
-                if reason is None
+                for text, (reason, due), arm in zip(page.texts, decided, page.arms, strict=True)
+                if reason is None and arm != HOLDOUT_ARM
             )
         )
         budget = request.budget_e4
         queued, parts_total, spent = summary.queued, summary.parts, summary.cost_e4
         rows: list[PlannedRow] = []
-        for (contact_id, phone), (text, text_hash, parts, _), (reason, due) in zip(
-            page.contacts, page.texts, decided, strict=True
+        for (contact_id, phone), (text, text_hash, parts, _), (reason, due), arm in zip(
+            page.contacts, page.texts, decided, page.arms, strict=True
         ):
             cost = 0
-            if reason is None:
+            if reason is None and arm == HOLDOUT_ARM:
+                reason = BlockReason.HOLDOUT
+            elif reason is None:
                 cost = next(costs)
                 if budget is not None and spent + cost > budget:
                     reason, cost = BlockReason.BUDGET, 0
@@ -208,17 +280,19 @@ class Planner:
                 parts_total += parts
                 spent += cost
                 if len(summary.samples) < request.samples:
-                    summary.samples.append(
-                        {"phone": phone, "text": text, "parts": parts, "due_at": due}
-                    )
-                rows.append((contact_id, phone, text, text_hash, parts, cost, None, due))
+                    sample = {"phone": phone, "text": text, "parts": parts, "due_at": due}
+                    if self.arms[arm].variant is not None:
+                        sample["variant"] = self.arms[arm].variant
+                    summary.samples.append(sample)
+                rows.append((contact_id, phone, text, text_hash, parts, cost, None, due, arm))
             else:
                 summary.blocked[reason.value] += 1
-                rows.append((contact_id, phone, text, text_hash, parts, 0, reason.value, due))
+                rows.append((contact_id, phone, text, text_hash, parts, 0, reason.value, due, arm))
         summary.queued, summary.parts, summary.cost_e4 = queued, parts_total, spent
+        summary.skipped += page.skipped
         return rows
 
-    def _text(self, row: Sequence[Any], tags: Sequence[str]) -> PlannedText:
+    def _text(self, row: Sequence[Any], tags: Sequence[str], arm: int) -> PlannedText:
         """The text for a contact as read, or why there is none to send."""
         values = self._values
         stored = row[len(values.columns) :]
@@ -235,8 +309,9 @@ class Planner:
             for name, value in zip(values.names, values.read(row, attributes, tags), strict=True)
             if value is not None
         }
+        variables.update(self._tracked[arm])
         try:
-            text = self.request.template.compose(variables, contact=row[1])
+            text = self.arms[arm].template.compose(variables, contact=row[1])
         except RenderFailed:
             return "", _digest(""), 0, BlockReason.RENDER_FAILED
         refusal = BlockReason.CONTENT if has_block(self.request.checker.lint(text)) else None

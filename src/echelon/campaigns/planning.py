@@ -30,11 +30,19 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from echelon.campaigns import queries
-from echelon.campaigns.planner import ComposedPage, Decision, PlannedRow, PlannedText, Planner
+from echelon.campaigns.planner import (
+    HOLDOUT_ARM,
+    ComposedPage,
+    Decision,
+    PlannedRow,
+    PlannedText,
+    Planner,
+)
 from echelon.compliance.rules import BlockReason
 from echelon.db.bulk import stored_time
 from echelon.db.engine import create_db_engine
 from echelon.errors import EchelonError
+from echelon.tracking.links import Issued
 
 
 class PlanningFailed(EchelonError):
@@ -55,6 +63,7 @@ class JudgedPage:
 
     page: ComposedPage
     decided: list[Decision]
+    placeholders: dict[str, str]  # tracked-link target → its placeholder, so far
 
 
 class PlanningProcess:
@@ -104,9 +113,10 @@ class PlanningProcess:
         self._child.join()
 
 
-# Writes one page: its rows, planned for the contacts after ``after`` up to ``through``.
-WritePage = Callable[[Connection, list[tuple[Any, ...]], int, int], None]
-_Page = tuple[list[tuple[Any, ...]], int, int]
+# Writes one page: its rows (and the tracked links and coupons they carry), planned for
+# the contacts after ``after`` up to ``through``.
+WritePage = Callable[[Connection, list[tuple[Any, ...]], Issued | None, int, int], None]
+_Page = tuple[list[tuple[Any, ...]], Issued | None, int, int]
 
 
 class PageWriter:
@@ -131,13 +141,15 @@ class PageWriter:
             self._thread = threading.Thread(target=self._run, name="plan-writer", daemon=True)
             self._thread.start()
 
-    def write(self, rows: list[tuple[Any, ...]], after: int, through: int) -> None:
+    def write(
+        self, rows: list[tuple[Any, ...]], issued: Issued | None, after: int, through: int
+    ) -> None:
         if self._pages is None:
             with self._engine.begin() as conn:
-                self._write_page(conn, rows, after, through)
+                self._write_page(conn, rows, issued, after, through)
             return
         self._raise_failure()
-        self._pages.put((rows, after, through))
+        self._pages.put((rows, issued, after, through))
 
     def __enter__(self) -> PageWriter:
         return self
@@ -173,19 +185,25 @@ class PageWriter:
 def outbox_rows(
     engine: Engine, planner: Planner, rows: list[PlannedRow], *, now: datetime
 ) -> list[tuple[Any, ...]]:
-    """``rows`` as ``queries.write_planned`` takes them, times as this database stores them."""
+    """``rows`` as ``queries.write_planned`` takes them, times as this database stores
+    them, each queued text made its recipient's own (tracked link, coupon)."""
     request = planner.request
+    tracking = request.tracking
     stored = stored_time(engine)
     workspace_id, campaign_id = request.workspace_id, request.campaign_id
     kind = request.template.kind
     ends = None if request.ends_at is None else stored(request.ends_at)
     written = stored(now)
+    arms = [(arm.variant, arm.channel_id) for arm in planner.arms]
     due_at: dict[datetime, Any] = {}
     outbox: list[tuple[Any, ...]] = []
-    for contact_id, phone, text, text_hash, parts, cost, reason, due in rows:
+    for contact_id, phone, text, text_hash, parts, cost, reason, due, arm in rows:
         stored_due = due_at.get(due)
         if stored_due is None:
             stored_due = due_at[due] = stored(due)
+        variant, channel_id = (None, None) if arm == HOLDOUT_ARM else arms[arm]
+        if reason is None and tracking is not None:
+            text = tracking.personalise(text, contact_id)
         outbox.append(
             (
                 workspace_id,
@@ -203,6 +221,8 @@ def outbox_rows(
                 ends,
                 written,
                 written,
+                variant,
+                channel_id,
             )
         )
     return outbox
@@ -220,9 +240,9 @@ def _plan(url: str, planner: Planner, after_id: int, sender: Pipe) -> None:
             composed = planner.compose(page)  # outside any transaction: SQLite's lock is free
             with engine.connect() as conn:
                 queries.tune_for_pages(conn)
-                decided = planner.judge(conn, composed)
+                decided = planner.judge(conn, composed) if composed.contacts else []
                 page = planner.read_page(conn, after_id=composed.last_id)
-            sender.send_bytes(_encoded(composed, decided))
+            sender.send_bytes(_encoded(planner, composed, decided))
         sender.send_bytes(b"{}")
     except BrokenPipeError:
         code = 1  # the parent stopped listening: it is failing or done with us
@@ -238,13 +258,14 @@ def _plan(url: str, planner: Planner, after_id: int, sender: Pipe) -> None:
         os._exit(code)
 
 
-def _encoded(page: ComposedPage, decided: list[Decision]) -> bytes:
-    """A page as JSON: each distinct text and due time once, rows pointing at them."""
+def _encoded(planner: Planner, page: ComposedPage, decided: list[Decision]) -> bytes:
+    """A page as JSON: each distinct text and due time once, rows pointing at them, and
+    the placeholders of tracked links issued so far."""
     texts: dict[PlannedText, int] = {}
     dues: dict[datetime, int] = {}
     rows = []
-    for (contact_id, phone), text, (reason, due) in zip(
-        page.contacts, page.texts, decided, strict=True
+    for (contact_id, phone), text, (reason, due), arm in zip(
+        page.contacts, page.texts, decided, page.arms, strict=True
     ):
         text_index = texts.get(text)
         if text_index is None:
@@ -252,8 +273,16 @@ def _encoded(page: ComposedPage, decided: list[Decision]) -> bytes:
         due_index = dues.get(due)
         if due_index is None:
             due_index = dues[due] = len(dues)
-        rows.append((contact_id, phone, text_index, reason, due_index))
-    message = {"rows": rows, "texts": list(texts), "dues": [due.isoformat() for due in dues]}
+        rows.append((contact_id, phone, text_index, reason, due_index, arm))
+    tracking = planner.request.tracking
+    message = {
+        "rows": rows,
+        "texts": list(texts),
+        "dues": [due.isoformat() for due in dues],
+        "last_id": page.last_id,
+        "skipped": page.skipped,
+        "placeholders": {} if tracking is None else tracking.known_placeholders(),
+    }
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -269,8 +298,11 @@ def _page(message: dict[str, Any]) -> JudgedPage:
     contacts: list[tuple[int, str]] = []
     page_texts: list[PlannedText] = []
     decided: list[Decision] = []
-    for contact_id, phone, text, reason, due in message["rows"]:
+    arms: list[int] = []
+    for contact_id, phone, text, reason, due, arm in message["rows"]:
         contacts.append((contact_id, phone))
         page_texts.append(texts[text])
         decided.append((_REASONS[reason], dues[due]))
-    return JudgedPage(ComposedPage(contacts, page_texts), decided)
+        arms.append(arm)
+    page = ComposedPage(contacts, page_texts, arms, message["last_id"], message["skipped"])
+    return JudgedPage(page, decided, message["placeholders"])

@@ -42,6 +42,8 @@ PLANNED_COLUMNS = (
     "expires_at",
     "created_at",
     "updated_at",
+    "variant",
+    "channel_id",
 )
 
 

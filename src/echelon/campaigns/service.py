@@ -4,10 +4,11 @@ status. One transaction per call, except that planning commits page by page (see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -15,16 +16,25 @@ from sqlalchemy import Connection, Engine, Row, Select, insert, select, update
 
 from echelon.campaigns import queries
 from echelon.campaigns.metering import E4, Meter, yuan
-from echelon.campaigns.models import STATUS_LABELS, Audience, Campaign
-from echelon.campaigns.planner import Planner, PlanRequest, PlanSummary, Progress
+from echelon.campaigns.models import STATUS_LABELS, Audience, Campaign, Experiment
+from echelon.campaigns.planner import (
+    TRACKED,
+    PlanArm,
+    Planner,
+    PlanRequest,
+    PlanSummary,
+    Progress,
+)
 from echelon.campaigns.planning import PageWriter, PlanningProcess, outbox_rows
 from echelon.compliance.policy import load_policy
 from echelon.content.templates import approved_template_in, get_template
 from echelon.content.workspace_words import workspace_checker
-from echelon.db.outbox import campaigns
+from echelon.db.outbox import campaigns, channels
 from echelon.db.tables import templates
 from echelon.errors import EchelonError, InvalidInput, NotFound
 from echelon.segments.service import live_segment_in, segment_id_in, snapshot_in
+from echelon.tracking.links import CampaignTracking, Issued
+from echelon.validation import explain
 from echelon.workspaces.service import settings_in
 
 
@@ -52,8 +62,11 @@ def create_campaign(
     throttle_per_second: int | None,
     budget_yuan: Decimal | None,
     now: datetime,
+    experiment: dict[str, Any] | None = None,
+    channel: str | None = None,
 ) -> Campaign:
-    """A draft campaign; its template must exist (approval is checked at start)."""
+    """A draft campaign; its template must exist (approval is checked at start), and so
+    must every variant's template and every channel it names."""
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("活动名称须为 1–100 个字")
@@ -67,10 +80,16 @@ def create_campaign(
         raise InvalidInput("发送速度须至少每秒 1 条")
     if budget_yuan is not None and budget_yuan <= 0:
         raise InvalidInput("预算须大于 0")
+    test = None if experiment is None else _experiment(experiment)
     template_row = get_template(engine, workspace_id=workspace_id, name=template)
+    for variant in test.variants if test else ():
+        if variant.template is not None:
+            get_template(engine, workspace_id=workspace_id, name=variant.template)
     with engine.begin() as conn:
         if _find(conn, workspace_id, name) is not None:
             raise InvalidInput(f"活动「{name}」已存在")
+        named = {channel} | {v.channel for v in test.variants} if test else {channel}
+        channel_ids_in(conn, workspace_id, {n for n in named if n is not None})
         if target.kind == "segment" and target.segment is not None:
             segment_id = segment_id_in(conn, workspace_id=workspace_id, segment=target.segment)
             target = target.model_copy(update={"segment": segment_id})
@@ -86,9 +105,11 @@ def create_campaign(
                 budget_e4=None if budget_yuan is None else int(budget_yuan * E4),
                 status="draft",
                 created_at=now,
+                experiment=None if test is None else test.model_dump(mode="json"),
+                channels=None if channel is None else [channel],
             )
         )
-        return _get(conn, workspace_id, name)
+        return campaign_in(conn, workspace_id, name)
 
 
 def preview_campaign(
@@ -97,8 +118,8 @@ def preview_campaign(
     """Audience size, who would be blocked and why, sample texts, parts and cost —
     by the same steps that plan, with nothing written (a short transaction a page)."""
     with engine.connect() as conn:
-        campaign = _get(conn, workspace_id, name)
-        planner = _planner(conn, workspace_id, campaign, now, samples=samples)
+        campaign = campaign_in(conn, workspace_id, name)
+        planner = campaign_planner(conn, workspace_id, campaign, now, samples=samples)
         queries.tune_for_pages(conn)
         page = planner.read_page(conn, after_id=0)
     while page is not None:
@@ -128,28 +149,68 @@ def start_campaign(
     A written page's messages are real, gated and billed, and may go out at once.
     """
     with engine.begin() as conn:
-        campaign = _get(conn, workspace_id, name)
+        campaign = campaign_in(conn, workspace_id, name)
         if campaign.status not in ("draft", "planning"):
             raise CampaignStateError(
                 f"活动「{name}」{STATUS_LABELS[campaign.status]}，只有草稿可以开始"
             )
         if campaign.status == "draft":
             campaign = _freeze_segment(conn, workspace_id, campaign, now)
-        planner = _planner(conn, workspace_id, campaign, now, samples=0)
+        planner = campaign_planner(conn, workspace_id, campaign, now, samples=0, write=True)
         cursor = 0
         if campaign.status == "planning":
             cursor = queries.planning_cursor(conn, campaign.id)[1] or 0
             planner.resume(*queries.planned_so_far(conn, campaign.id))
         else:
-            _set_status(conn, campaign.id, "planning")
+            set_status(conn, campaign.id, "planning")
             queries.set_planning_cursor(conn, campaign.id, cursor)
-    summary = planner.summary
-    if progress and cursor:
-        progress(summary.queued + summary.blocked.total(), summary.audience)
+    test = campaign.experiment
 
-    def write_page(conn: Connection, rows: list[tuple[Any, ...]], after: int, through: int) -> None:
+    def running(conn: Connection) -> None:
+        rollout_due = None
+        if test is not None and test.mode == "test" and test.decision is None:
+            tested = max(arm.send_at for arm in planner.arms)
+            rollout_due = tested + timedelta(hours=test.window_hours)
+        set_status(conn, campaign.id, "running", started_at=now)
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign.id)
+            .values(rollout_due_at=rollout_due)
+        )
+
+    summary = plan_pages(engine, campaign, planner, cursor, now, progress, finish=running)
+    return _summary_json(campaign, summary)
+
+
+def plan_pages(
+    engine: Engine,
+    campaign: Campaign,
+    planner: Planner,
+    cursor: int,
+    now: datetime,
+    progress: Progress | None,
+    *,
+    finish: Callable[[Connection], None],
+) -> PlanSummary:
+    """Plan the pages after ``cursor`` into the outbox, each page with its cursor in one
+    transaction; then clear the cursor and ``finish`` (set the campaign's next state)
+    in one more. The campaign must be ``planning``."""
+    summary = planner.summary
+    tracking = planner.request.tracking
+    if progress and cursor:
+        progress(summary.queued + summary.blocked.total() + summary.skipped, summary.audience)
+
+    def write_page(
+        conn: Connection,
+        rows: list[tuple[Any, ...]],
+        issued: Issued | None,
+        after: int,
+        through: int,
+    ) -> None:
         _check_planning(conn, campaign, after)
         queries.write_planned(conn, rows)
+        if tracking is not None and issued is not None:
+            tracking.store(conn, issued)
         queries.set_planning_cursor(conn, campaign.id, through)
 
     # The child is forked first: no thread may run in a process that forks.
@@ -158,16 +219,20 @@ def start_campaign(
         PageWriter(engine, write_page) as writer,
     ):
         for judged in planning.pages():
+            if tracking is not None:
+                tracking.adopt_placeholders(judged.placeholders)
             rows = planner.bill(judged.page, judged.decided)
-            writer.write(outbox_rows(engine, planner, rows, now=now), cursor, judged.page.last_id)
+            written = outbox_rows(engine, planner, rows, now=now)
+            issued = None if tracking is None else tracking.take_issued()
+            writer.write(written, issued, cursor, judged.page.last_id)
             cursor = judged.page.last_id
             if progress:
-                progress(len(rows), summary.audience)
+                progress(len(rows) + judged.page.skipped, summary.audience)
     with engine.begin() as conn:
         _check_planning(conn, campaign, cursor)
         queries.set_planning_cursor(conn, campaign.id, None)
-        _set_status(conn, campaign.id, "running", started_at=now)
-    return _summary_json(campaign, summary)
+        finish(conn)
+    return summary
 
 
 def pause_campaign(engine: Engine, *, workspace_id: int, name: str, now: datetime) -> int:
@@ -199,7 +264,7 @@ def cancel_campaign(engine: Engine, *, workspace_id: int, name: str, now: dateti
 
 def campaign_status(engine: Engine, *, workspace_id: int, name: str) -> dict[str, Any]:
     with engine.connect() as conn:
-        campaign = _get(conn, workspace_id, name)
+        campaign = campaign_in(conn, workspace_id, name)
         counts = queries.status_counts(conn, campaign.id)
     cost = counts.pop("cost_e4")
     return {
@@ -219,11 +284,44 @@ def list_campaigns(engine: Engine, *, workspace_id: int) -> list[Campaign]:
         return [_campaign(row) for row in rows]
 
 
-def _planner(
-    conn: Connection, workspace_id: int, campaign: Campaign, now: datetime, *, samples: int
+def campaign_planner(
+    conn: Connection,
+    workspace_id: int,
+    campaign: Campaign,
+    now: datetime,
+    *,
+    samples: int,
+    write: bool = False,
 ) -> Planner:
+    """The planner of the campaign's next stage: everyone, or for an A/B test before a
+    roll-out the test share and the holdout, then (once decided) the rest."""
     template = approved_template_in(conn, workspace_id=workspace_id, name=campaign.template)
     send_at = max(campaign.send_at or now, now)
+    test = campaign.experiment
+    named = [campaign.channel, *(v.channel for v in test.variants)] if test else [campaign.channel]
+    channel_ids = channel_ids_in(conn, workspace_id, {name for name in named if name})
+    default_channel = channel_ids.get(campaign.channel) if campaign.channel else None
+    arms: tuple[PlanArm, ...] = ()
+    stage: Literal["test", "rollout"] = "test"
+    if test is not None:
+        arms = tuple(
+            PlanArm(
+                variant.name,
+                template
+                if variant.template is None
+                else approved_template_in(conn, workspace_id=workspace_id, name=variant.template),
+                max(variant.send_at, now) if variant.send_at else send_at,
+                channel_ids[variant.channel] if variant.channel else default_channel,
+                variant.link,
+            )
+            for variant in test.variants
+        )
+        if any(arm.template.kind != template.kind for arm in arms):
+            raise InvalidInput("A/B 测试各版本的模板须同为营销类（或同为服务类）")
+        if test.decision is not None:
+            stage = "rollout"
+            chosen = next(a for a in arms if a.variant == test.decision["chosen"])
+            arms = (replace(chosen, send_at=send_at),)
     plan_ = settings_in(conn, workspace_id=workspace_id).price_plan
     local = send_at.astimezone(ZoneInfo(plan_.timezone))
     month_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -233,6 +331,8 @@ def _planner(
         used_this_month=queries.parts_this_month(conn, workspace_id, month_start),
     )
     audience = _live_segment(conn, workspace_id, campaign.audience, now)
+    uses = set().union(*(arm.template.compiled.variables for arm in arms or ()))
+    uses |= template.compiled.variables
     request = PlanRequest(
         workspace_id=workspace_id,
         campaign_id=campaign.id,
@@ -244,6 +344,20 @@ def _planner(
         ends_at=campaign.ends_at,
         budget_e4=campaign.budget_e4,
         samples=samples,
+        channel_id=default_channel,
+        arms=arms,
+        split=None if test is None else test.split,
+        stage=stage,
+        tracking=CampaignTracking.open(
+            conn,
+            workspace_id=workspace_id,
+            campaign_id=campaign.id,
+            uses=uses,
+            write=write,
+            now=now,
+        )
+        if uses & TRACKED
+        else None,
     )
     summary = PlanSummary(audience=queries.audience_size(conn, workspace_id, audience))
     return Planner(request, meter, summary)
@@ -304,7 +418,7 @@ def _transition(
     to_messages: str,
 ) -> int:
     with engine.begin() as conn:
-        campaign = _get(conn, workspace_id, name)
+        campaign = campaign_in(conn, workspace_id, name)
         if campaign.status not in allowed:
             raise CampaignStateError(
                 f"活动「{name}」{STATUS_LABELS[campaign.status]}，不能改为{STATUS_LABELS[to]}"
@@ -312,11 +426,11 @@ def _transition(
         moved = queries.move_messages(
             conn, campaign.id, from_statuses=from_messages, to=to_messages, now=now
         )
-        _set_status(conn, campaign.id, to, finished_at=now if to == "cancelled" else None)
+        set_status(conn, campaign.id, to, finished_at=now if to == "cancelled" else None)
     return moved
 
 
-def _set_status(conn: Connection, campaign_id: int, status: str, **times: datetime | None) -> None:
+def set_status(conn: Connection, campaign_id: int, status: str, **times: datetime | None) -> None:
     values: dict[str, Any] = {"status": status}
     values.update({k: v for k, v in times.items() if v is not None})
     conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
@@ -350,10 +464,43 @@ def _campaign(row: Row[Any]) -> Campaign:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        experiment=None if row.experiment is None else Experiment.model_validate(row.experiment),
+        channel=(row.channels or [None])[0],
     )
 
 
-def _get(conn: Connection, workspace_id: int, name: str) -> Campaign:
+def _experiment(document: dict[str, Any]) -> Experiment:
+    if document.get("decision") is not None:
+        raise InvalidInput("A/B 测试设置有误：decision 由系统在测试窗口结束后填写")
+    try:
+        return Experiment.model_validate(document)
+    except ValidationError as exc:
+        problems = [
+            f"{' › '.join(str(part) for part in e['loc']) or '定义'}：{explain(e)}"
+            for e in exc.errors()
+        ]
+        raise InvalidInput(f"A/B 测试设置有误：{'；'.join(problems[:3])}") from exc
+
+
+def channel_ids_in(conn: Connection, workspace_id: int, names: set[str]) -> dict[str, int]:
+    """Channel name → id for ``names``; an unknown name is an error that names it."""
+    if not names:
+        return {}
+    found = {
+        row.name: row.id
+        for row in conn.execute(
+            select(channels.c.name, channels.c.id).where(
+                channels.c.workspace_id == workspace_id, channels.c.name.in_(sorted(names))
+            )
+        )
+    }
+    missing = sorted(names - found.keys())
+    if missing:
+        raise InvalidInput(f"通道「{'、'.join(missing)}」不存在")
+    return found
+
+
+def campaign_in(conn: Connection, workspace_id: int, name: str) -> Campaign:
     found = _find(conn, workspace_id, name)
     if found is None:
         raise CampaignNotFound(name)
@@ -363,6 +510,9 @@ def _get(conn: Connection, workspace_id: int, name: str) -> Campaign:
 def _campaign_json(campaign: Campaign) -> dict[str, Any]:
     data = asdict(campaign)
     data["audience"] = campaign.audience.model_dump(exclude_none=True)
+    data["experiment"] = (
+        None if campaign.experiment is None else campaign.experiment.model_dump(mode="json")
+    )
     budget = data.pop("budget_e4")
     data["budget_yuan"] = None if budget is None else str(yuan(budget))
     return data

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from echelon.campaigns.models import STATUS_LABELS
+from echelon.campaigns.rollout import decide_campaign, experiment_report
 from echelon.campaigns.service import (
     campaign_status,
     cancel_campaign,
@@ -73,9 +76,18 @@ def create(
     ends_at: Annotated[str | None, typer.Option(help="结束时间：之后不再发送")] = None,
     throttle: Annotated[int | None, typer.Option(help="每秒最多发送条数")] = None,
     budget: Annotated[str | None, typer.Option(help="预算（元）：超出后不再规划")] = None,
+    channel: Annotated[str | None, typer.Option(help="优先使用的通道名称")] = None,
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            help="A/B 测试（JSON 或 @文件）：variants 2–5 个版本（name、template、send_at、"
+            "link、channel、weight），mode split|test，holdout、test_share、window_hours、"
+            "metric、confidence、fallback"
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """新建一个群发活动（草稿）。"""
+    """新建一个群发活动（草稿），可带 A/B 测试。"""
     context: Context = ctx.obj
     kind, _, value = audience.partition(":")
     spec: dict[str, Any] = {"kind": kind}
@@ -96,6 +108,8 @@ def create(
         throttle_per_second=throttle,
         budget_yuan=budget_yuan,
         now=datetime.now(UTC),
+        experiment=None if experiment is None else _json_argument(experiment, "A/B 测试"),
+        channel=channel,
     )
     if json_output:
         print_json({"name": created.name, "status": created.status, "template": template})
@@ -177,6 +191,99 @@ def resume(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> Non
 def cancel(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
     """取消：所有尚未提交的短信不再发送。"""
     _transition(ctx, name, json_output, "cancel")
+
+
+@campaigns_app.command("experiment")
+@handle_errors
+def experiment(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None:
+    """A/B 测试结果：各版本的到达、点击、转化（95% 置信区间）、结论与理由、对照组提升。"""
+    context: Context = ctx.obj
+    report = experiment_report(
+        context.engine, workspace_id=context.workspace.id, name=name, now=datetime.now(UTC)
+    )
+    if json_output:
+        print_json(report)
+    else:
+        _show_experiment(report)
+
+
+@campaigns_app.command("decide")
+@handle_errors
+def decide(
+    ctx: typer.Context,
+    name: Name,
+    early: Annotated[bool, typer.Option("--early", help="测试窗口结束前就决定")] = False,
+    json_output: JsonFlag = False,
+) -> None:
+    """选出胜出版本并发送给其余受众（发送进程在测试窗口结束后会自动执行）。"""
+    context: Context = ctx.obj
+    with progress_bar("规划其余受众", enabled=not json_output) as progress:
+        report = decide_campaign(
+            context.engine,
+            workspace_id=context.workspace.id,
+            name=name,
+            now=datetime.now(UTC),
+            early=early,
+            progress=progress,
+        )
+    if json_output:
+        print_json(report)
+    else:
+        _show_experiment(report)
+
+
+def _show_experiment(report: dict[str, Any]) -> None:
+    metric = report["metric"]
+    table = Table(title=f"活动「{report['campaign']}」A/B 测试（指标 {metric}）")
+    for column in ("版本", "已发送", "已到达", "点击率", "转化率", "指标值", "95% 区间"):
+        table.add_column(column)
+    for v in report["variants"]:
+        low, high = v["metric"]["ci95"]
+        table.add_row(
+            v["variant"],
+            str(v["sent"]),
+            str(v["delivered"]),
+            _percent(v["click_rate"]["value"]),
+            _percent(v["conversion_rate"]["value"]),
+            f"{v['metric']['value']:.4g}",
+            f"{low:.4g} – {high:.4g}",
+        )
+    console.print(table)
+    decision = report["decision"] or report["interim"]
+    if report["decision"]:
+        console.print(f"结论：{decision['reason']}")
+    elif decision:
+        console.print(f"目前（未定）：{decision['reason']}；决定时间 {report['decide_at']}")
+    if report["holdout"]:
+        held, messaged = report["holdout"]["holdout"], report["holdout"]["messaged"]
+        console.print(
+            f"对照组 {held['contacts']} 人购买率 {_percent(held['rate'])}，"
+            f"收到短信 {messaged['contacts']} 人购买率 {_percent(messaged['rate'])}，"
+            f"提升 {report['holdout']['lift'] * 100:+.2f} 个百分点"
+        )
+    if "rollout" in report:
+        console.print(f"已为其余受众规划 {report['rollout']['planned']} 条")
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2%}"
+
+
+def _json_argument(text: str, what: str) -> dict[str, Any]:
+    """JSON given inline or as @file; a clear error naming ``what`` otherwise."""
+    source = text
+    if text.startswith("@"):
+        try:
+            source = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"{what}：无法读取文件 {text[1:]}（{exc.strerror}）") from exc
+    try:
+        document = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what}不是有效的 JSON：第 {exc.lineno} 行第 {exc.colno} 列") from exc
+    if not isinstance(document, dict):
+        raise InvalidInput(f"{what}应为 JSON 对象 {{...}}")
+    return document
 
 
 @campaigns_app.command("status")

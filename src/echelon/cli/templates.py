@@ -20,7 +20,6 @@ from echelon.cli.content import (
 )
 from echelon.cli.options import JsonFlag
 from echelon.cli.output import Context, console, handle_errors, print_json
-from echelon.content.length import TRACKED_LINK_LENGTH
 from echelon.content.preview import preview_template
 from echelon.content.review import (
     TemplateChange,
@@ -387,7 +386,8 @@ def templates_preview(
     console.print(f"费用 ¥{preview.cost}（按当前时间和价格方案估算）", highlight=False)
     for url in preview.links:
         console.print(
-            f"链接 {url} 发送时换成短链（预览中以 {TRACKED_LINK_LENGTH} 字占位）", highlight=False
+            f"链接 {url} 发送时换成每位收件人自己的短链（预览中以等长占位，计费条数相同）",
+            highlight=False,
         )
     if preview.review_status != "approved":
         console.print(f"[yellow]模板{STATUS_LABELS[preview.review_status]}，审核通过后才能发送[/]")

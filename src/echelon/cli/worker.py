@@ -1,4 +1,7 @@
-"""``echelon worker``: the dispatcher as a process, against any database."""
+"""``echelon worker``: the dispatcher as a process, against any database, with the
+rest of the background work beside it (``runtime.workers``: journeys — events enter
+their journeys within about a second — webhooks, attribution and alerts, A/B winners,
+housekeeping)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import typer
 
 from echelon.cli.output import Context, console, handle_errors, print_json
 from echelon.dispatch.dispatcher import Dispatcher, DispatchOptions, DispatchStats, default_holder
-from echelon.journeys.runner import run_journeys
+from echelon.journeys.batch import PassSummary
+from echelon.runtime.workers import companions, supervised
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -35,7 +39,8 @@ def worker(
     holder: Annotated[str | None, typer.Option(help="本进程的租约名（默认 主机名:进程号）")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="结束时输出 JSON 统计")] = False,
 ) -> None:
-    """运行发送进程：认领到期消息、二次合规检查、路由到通道、提交并接收回执与上行。
+    """运行发送进程：认领到期消息、二次合规检查、路由到通道、提交并接收回执与上行；
+    同时运行旅程（梯队）：事件触发进入、按步骤推进、把到期的消息经合规检查放入发送队列。
 
     可在任意多台机器上同时运行（PostgreSQL）；每个通道同一时间只由一个进程持有。
     Ctrl-C 或 SIGTERM 会发完在途批次、关闭通道后退出。"""
@@ -52,30 +57,49 @@ def worker(
     )
     if not json_output:
         console.print(f"发送进程 {options.holder} 启动（{'发完即退出' if until_idle else '常驻'}）")
-    stats = asyncio.run(_run(context, options, until_idle, receipt_wait))
+    stats, journeys = asyncio.run(_run(context, options, until_idle, receipt_wait))
     if json_output:
-        print_json(stats_json(stats))
+        print_json(stats_json(stats, journeys))
         return
     console.print(
         f"已提交 {stats.submitted}，回执 {stats.receipts}，上行 {stats.replies}"
-        f"（退订 {stats.opt_outs}），重试 {stats.retried}，失败 {sum(stats.failed.values())}"
+        f"（退订 {stats.opt_outs}），重试 {stats.retried}，失败 {sum(stats.failed.values())}；"
+        f"旅程：进入 {journeys.entered}，规划短信 {journeys.messages.total()}"
     )
 
 
 async def _run(
     context: Context, options: DispatchOptions, until_idle: bool, receipt_wait: float
-) -> DispatchStats:
+) -> tuple[DispatchStats, PassSummary]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     dispatcher = Dispatcher(context.engine, options=options)
-    _journeys = asyncio.create_task(run_journeys(context.engine, stop))  # noqa: RUF006 (held here)
-    return await dispatcher.run(stop, until_idle=until_idle, receipt_wait=receipt_wait)
+    work = companions(context.engine, stop)
+    journeys = asyncio.create_task(work.pop("journeys"), name="journeys")
+    others = [supervised(name, coroutine) for name, coroutine in work.items()]
+    try:
+        stats = await dispatcher.run(stop, until_idle=until_idle, receipt_wait=receipt_wait)
+    finally:
+        # The dispatcher is done (idle, or stopped): let the others end their pass (each
+        # commits as it goes, so stopping between passes loses nothing).
+        stop.set()
+        summary = await journeys
+        await asyncio.gather(*others, return_exceptions=True)
+    return stats, summary
 
 
-def stats_json(stats: DispatchStats) -> dict[str, Any]:
+def stats_json(stats: DispatchStats, journeys: PassSummary | None = None) -> dict[str, Any]:
     data = asdict(stats)
     data["blocked"] = dict(stats.blocked)
     data["failed"] = dict(stats.failed)
+    if journeys is not None:
+        data["journeys"] = {
+            "entered": journeys.entered,
+            "advanced": journeys.advanced,
+            "woken": journeys.woken,
+            "exited": {k: v for k, v in journeys.exited.items() if v},
+            "messages": dict(journeys.messages),
+        }
     return data

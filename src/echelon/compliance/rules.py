@@ -37,6 +37,8 @@ class BlockReason(StrEnum):
     CONTENT = "content"
     RENDER_FAILED = "render_failed"
     BUDGET = "budget"
+    # An A/B test's holdout: eligible, and deliberately not messaged.
+    HOLDOUT = "holdout"
 
     @property
     def label(self) -> str:
@@ -57,6 +59,7 @@ _LABELS = {
     BlockReason.CONTENT: "个性化内容含禁用词",
     BlockReason.RENDER_FAILED: "缺少个性化变量",
     BlockReason.BUDGET: "超出活动预算",
+    BlockReason.HOLDOUT: "对照组（不发送）",
 }
 
 # Which suppression kinds block which message kind, strongest first (the reason

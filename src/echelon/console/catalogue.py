@@ -484,7 +484,35 @@ ZH: Final[dict[str, str]] = {
         "合规闸门还会逐一检查同意、屏蔽名单、频次上限和免打扰时段，被拦下的会按原因列在预览里。"
     ),
     "campaign.no_approved": "还没有审核通过的模板。",
-    "campaign.ab_later": "A/B 多版本测试暂不能在控制台设置。",
+    "campaign.ab": "A/B 测试（可选）",
+    "campaign.ab_variant_b": "版本 B 的模板",
+    "campaign.ab_none": "不做测试",
+    "campaign.ab_hint": (
+        "版本 A 用上面的模板。分配按活动与联系人的哈希固定，重新规划也不会换组；"
+        "只有显著更好的版本才算胜出，否则发送版本 A。"
+    ),
+    "campaign.ab_mode": "方式",
+    "campaign.ab_mode_test": "先发给测试比例，窗口结束后把胜出版本发给其余受众",
+    "campaign.ab_mode_split": "全部受众按比例分成两组",
+    "campaign.ab_test_share": "测试比例（%）",
+    "campaign.ab_window": "测试窗口（小时）",
+    "campaign.ab_holdout": "对照组（%，不发送）",
+    "campaign.ab_metric": "胜出指标",
+    "metric_name.click_rate": "点击率",
+    "metric_name.conversion_rate": "转化率",
+    "metric_name.revenue_per_message": "每条收入",
+    "metric_name.delivery_rate": "到达率",
+    "campaign.ab_result": "A/B 测试",
+    "campaign.ab_variant": "版本",
+    "campaign.ab_sent": "已发送",
+    "campaign.ab_delivered": "已到达",
+    "campaign.ab_interval": "95% 置信区间",
+    "campaign.ab_decision": "结论：",
+    "campaign.ab_pending": "测试进行中，{at} 选出胜出版本。",
+    "campaign.ab_interim": "目前：",
+    "campaign.ab_lift": (
+        "对照组 {held} 人购买率 {held_rate}，收到短信的 {messaged} 人购买率 {messaged_rate}。"
+    ),
     "campaign.schedule": "发送时间与窗口",
     "campaign.send_at": "开始发送",
     "campaign.ends_at": "最晚发送",
@@ -536,6 +564,7 @@ ZH: Final[dict[str, str]] = {
     "block.content": "个性化内容含禁用词",
     "block.render_failed": "缺少个性化变量",
     "block.budget": "超出活动预算",
+    "block.holdout": "对照组（不发送）",
     "report.funnel": "发送漏斗",
     "report.messages": "短信",
     "report.none_blocked": "没有被拦下的短信。",
@@ -1231,7 +1260,37 @@ EN: Final[dict[str, str]] = {
         "one; whoever it stops is listed by reason in the preview."
     ),
     "campaign.no_approved": "No approved template yet.",
-    "campaign.ab_later": "A/B variants cannot be set up in the console yet.",
+    "campaign.ab": "A/B test (optional)",
+    "campaign.ab_variant_b": "Variant B template",
+    "campaign.ab_none": "No test",
+    "campaign.ab_hint": (
+        "Variant A uses the template above. Assignment is a fixed hash of campaign and "
+        "contact, so re-planning never moves anyone; only a significantly better variant "
+        "wins, otherwise variant A is sent."
+    ),
+    "campaign.ab_mode": "Mode",
+    "campaign.ab_mode_test": "Test share first, then the winner to the rest after the window",
+    "campaign.ab_mode_split": "Split the whole audience",
+    "campaign.ab_test_share": "Test share (%)",
+    "campaign.ab_window": "Test window (hours)",
+    "campaign.ab_holdout": "Holdout (%, not messaged)",
+    "campaign.ab_metric": "Winning metric",
+    "metric_name.click_rate": "Click rate",
+    "metric_name.conversion_rate": "Conversion rate",
+    "metric_name.revenue_per_message": "Revenue per message",
+    "metric_name.delivery_rate": "Delivery rate",
+    "campaign.ab_result": "A/B test",
+    "campaign.ab_variant": "Variant",
+    "campaign.ab_sent": "Sent",
+    "campaign.ab_delivered": "Delivered",
+    "campaign.ab_interval": "95% interval",
+    "campaign.ab_decision": "Decision: ",
+    "campaign.ab_pending": "Testing; the winner is chosen at {at}.",
+    "campaign.ab_interim": "So far: ",
+    "campaign.ab_lift": (
+        "Holdout: {held} contacts, {held_rate} bought; "
+        "messaged: {messaged} contacts, {messaged_rate} bought."
+    ),
     "campaign.schedule": "Schedule and window",
     "campaign.send_at": "Start sending",
     "campaign.ends_at": "Send no later than",
@@ -1283,6 +1342,7 @@ EN: Final[dict[str, str]] = {
     "block.content": "Personalised text has blocked words",
     "block.render_failed": "Missing personalisation variable",
     "block.budget": "Over the campaign budget",
+    "block.holdout": "Holdout (not messaged)",
     "report.funnel": "Funnel",
     "report.messages": "Messages",
     "report.none_blocked": "No message was stopped.",

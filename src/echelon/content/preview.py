@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from echelon.audience.phone import Carrier, normalise_phone
 from echelon.content import queries
@@ -28,6 +28,8 @@ from echelon.content.templates import SignatureNotSet, load
 from echelon.content.words import Hit, WordChecker, default_checker
 from echelon.content.workspace_words import workspace_checker
 from echelon.errors import InvalidInput, NotFound
+from echelon.tracking.models import COUPON_CODE_LENGTH
+from echelon.tracking.settings import settings_in as tracking_settings_in
 from echelon.workspaces.service import settings_in
 
 # ".example" is reserved (RFC 2606): a preview sent by mistake links nowhere real.
@@ -45,21 +47,32 @@ class InvalidLink(InvalidInput):
 
 
 class LinkPlaceholder:
-    """``link`` until tracking lands: renders ``PREVIEW_LINK`` and records targets."""
+    """``link`` in a preview: renders ``placeholder`` — the workspace's short link
+    format with a code never issued, exactly as long as a real one (``PREVIEW_LINK``
+    where no workspace is at hand) — and records the targets."""
 
-    __slots__ = ("targets",)
+    __slots__ = ("placeholder", "targets")
 
-    def __init__(self) -> None:
+    def __init__(self, placeholder: str = PREVIEW_LINK) -> None:
+        self.placeholder = placeholder
         self.targets: list[str] = []
 
     def __call__(self, url: object) -> str:
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise InvalidLink(url)
         self.targets.append(url)
-        return PREVIEW_LINK
+        return self.placeholder
 
     def __str__(self) -> str:
-        return PREVIEW_LINK
+        return self.placeholder
+
+
+def tracked_placeholders(conn: Connection, *, workspace_id: int) -> dict[str, object]:
+    """``link`` and ``coupon`` for a preview of the workspace: placeholders exactly as
+    long as its real short links and coupon codes, so parts and cost are what a send
+    costs."""
+    link_format = tracking_settings_in(conn, workspace_id=workspace_id).link_format
+    return {"link": LinkPlaceholder(link_format.placeholder), "coupon": "#" * COUPON_CODE_LENGTH}
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,11 +288,13 @@ def preview_template(
             raise NotFound(f"联系人 {number} 不存在")
         variables = contact_variables(row)
         checker = workspace_checker(conn, workspace_id=workspace_id)
+        tracked = tracked_placeholders(conn, workspace_id=workspace_id)
     signature = template.signature or settings.signature
     if signature is None:
         raise SignatureNotSet()
-    link = LinkPlaceholder()
-    variables = variables | dict(context or {}) | {"link": link}
+    link = tracked["link"]
+    assert isinstance(link, LinkPlaceholder)
+    variables = variables | tracked | dict(context or {})
     who = f"{number} {row['name']}" if row["name"] else number
     body = compile_template(template.body).render(variables, contact=who)
     text = compose(

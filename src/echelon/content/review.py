@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from echelon.content import queries
 from echelon.content.compose import compose, validate_signature
-from echelon.content.preview import LinkPlaceholder
+from echelon.content.preview import tracked_placeholders
 from echelon.content.render import compile_template
 from echelon.content.templates import (
     STATUS_LABELS,
@@ -242,7 +242,7 @@ def lint_in(
     sample: str | None = None
     try:
         empty: dict[str, object] = dict.fromkeys(template.variables, "")
-        empty["link"] = LinkPlaceholder()
+        empty |= tracked_placeholders(conn, workspace_id=workspace_id)
         rendered = compile_template(template.body).render(empty, contact="（空变量示例）")
         sample = _composed(template, rendered, signature, settings.opt_out_text)
     except EchelonError:

@@ -76,6 +76,7 @@ campaigns = Table(
     Column("ends_at", UTCDateTime()),
     Column("throttle_per_second", Integer),
     Column("budget_e4", BigInteger),
+    # The channels the campaign prefers, by name (routing decides when empty).
     Column("channels", Json),
     Column("status", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -84,6 +85,11 @@ campaigns = Table(
     # While ``planning``: the last contact (by id) whose message is written. Planning
     # commits page by page, so a plan that stopped part-way resumes after it.
     Column("planned_through", Id),
+    # An A/B test (campaigns.models.Experiment), its decision included once made.
+    Column("experiment", Json),
+    # A test before a roll-out: when its window ends and the winner is to be chosen
+    # (NULL once chosen, or without such a test). Until then the campaign is not done.
+    Column("rollout_due_at", UTCDateTime()),
     UniqueConstraint("workspace_id", "name"),
     CheckConstraint(
         "status IN ('draft', 'planning', 'running', 'paused', 'completed', 'cancelled')",

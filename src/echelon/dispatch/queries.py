@@ -250,14 +250,15 @@ def mark_submitting(
 
 
 def complete_campaigns(conn: Connection, *, now: datetime) -> int:
-    """Running campaigns with nothing left to send become ``completed``."""
+    """Running campaigns with nothing left to send become ``completed`` — not one whose
+    A/B test still has its winner to send to the rest."""
     m = messages.c
     pending = exists().where(
         m.campaign_id == campaigns.c.id, m.status.in_(("planned", "queued", "submitting"))
     )
     return conn.execute(
         update(campaigns)
-        .where(campaigns.c.status == "running", ~pending)
+        .where(campaigns.c.status == "running", campaigns.c.rollout_due_at.is_(None), ~pending)
         .values(status="completed", finished_at=now)
     ).rowcount
 

@@ -4,8 +4,10 @@ A channel covers carriers (移动/联通/电信, or all) and has a priority (sma
 and a weight. A message goes to the best-priority group of channels that cover its
 carrier and are up; inside the group a batch is spread by weight, exactly (smooth
 weighted round robin: with weights 5/3/2 every ten messages go 5, 3 and 2 ways).
-A message that failed ``failover_after`` times on its channel moves to another one
-if any covers it; otherwise it tries the same channel again.
+A message that already has a channel — one chosen when it was planned (a campaign's
+or an A/B variant's preference), or one it was tried on — stays on it while that
+channel covers it and is up, until it failed there ``failover_after`` times; then it
+moves to another one if any covers it, otherwise it tries the same channel again.
 """
 
 from __future__ import annotations
@@ -73,6 +75,15 @@ class Router:
             covering = self.candidates(message)
             if not covering:
                 chosen[message.message_id] = None
+                continue
+            if (
+                message.last_channel_id is not None
+                and message.attempts_on_last < self._failover_after
+                and any(r.channel_id == message.last_channel_id for r in covering)
+            ):
+                # Its own channel: a preference set when it was planned (a campaign's
+                # or an A/B variant's), or a retry that has not yet earned a failover.
+                chosen[message.message_id] = message.last_channel_id
                 continue
             best = covering[0].priority
             chosen[message.message_id] = self._pick([r for r in covering if r.priority == best])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
@@ -157,16 +158,26 @@ class _TargetPlaceholders:
     """``link`` for a render shared by many recipients: ``link(url)`` is the placeholder
     that ``CampaignTracking.personalise`` replaces with each recipient's own link."""
 
-    __slots__ = ("_tracking",)
+    __slots__ = ("_target", "_tracking")
 
-    def __init__(self, tracking: CampaignTracking) -> None:
+    def __init__(self, tracking: CampaignTracking, target: str | None = None) -> None:
         self._tracking = tracking
+        self._target = target
 
     def __call__(self, url: object) -> str:
-        return self._tracking.placeholder_for(check_target(url))
+        target = check_target(url)
+        return self._tracking.placeholder_for(self._target or target)
 
     def __str__(self) -> str:
         raise LinkTargetMissing()
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """Links (code, contact id, target) and coupons (code, contact id) of a page."""
+
+    links: list[tuple[str, int, str]]
+    coupons: list[tuple[str, int]]
 
 
 class CampaignTracking:
@@ -245,11 +256,13 @@ class CampaignTracking:
             found["coupon"] = code
         return found
 
-    def placeholders(self) -> dict[str, object]:
-        """``link`` and ``coupon`` for a render shared by many recipients."""
+    def placeholders(self, *, link_target: str | None = None) -> dict[str, object]:
+        """``link`` and ``coupon`` for a render shared by many recipients;
+        ``link_target``: every ``link(url)`` goes there instead (an A/B variant that
+        tests a landing page)."""
         found: dict[str, object] = {}
         if self._uses_link:
-            found["link"] = _TargetPlaceholders(self)
+            found["link"] = _TargetPlaceholders(self, link_target)
         if self._uses_coupon:
             found["coupon"] = COUPON_PLACEHOLDER
         return found
@@ -265,6 +278,15 @@ class CampaignTracking:
             found = self.link_format.url(code.rjust(self.link_format.code_length, "-"))
             self._placeholders[target] = found
         return found
+
+    def known_placeholders(self) -> dict[str, str]:
+        """Target → placeholder, as issued so far (a planning child reports them)."""
+        return dict(self._placeholders)
+
+    def adopt_placeholders(self, known: dict[str, str]) -> None:
+        """Take the placeholders another copy of this plan issued (the planning child
+        renders; this process personalises)."""
+        self._placeholders.update(known)
 
     def personalise(self, text: str, contact_id: int) -> str:
         """``text`` rendered with ``placeholders()``, made the recipient's: each
@@ -286,6 +308,39 @@ class CampaignTracking:
         if self._write:
             self._pending_links.append((code, contact_id, target))
         return self.link_format.url(code)
+
+    def take_issued(self) -> Issued:
+        """What was issued since the last call, to ``store`` with its page — so that
+        pages can be written by another thread while the next is personalised."""
+        issued = Issued(list(self._pending_links), list(self._pending_coupons))
+        self._pending_links.clear()
+        self._pending_coupons.clear()
+        return issued
+
+    def store(self, conn: Connection, issued: Issued) -> None:
+        """Store ``issued``, tied to the campaign's messages — call it after its page's
+        messages are written, in the same transaction (on any connection)."""
+        if not self._write or not (issued.links or issued.coupons):
+            return
+        queries.start_staging(conn)
+        if issued.links:
+            links = self._free_link_codes(conn, issued.links)
+            queries.insert_links(
+                conn,
+                workspace_id=self.workspace_id,
+                campaign_id=self.campaign_id,
+                rows=links,
+                now=self._now,
+            )
+        if issued.coupons:
+            coupons = self._free_coupon_codes(conn, issued.coupons)
+            queries.insert_coupons(
+                conn,
+                workspace_id=self.workspace_id,
+                campaign_id=self.campaign_id,
+                rows=coupons,
+                now=self._now,
+            )
 
     def write(self, conn: Connection, *, skip: Collection[int] = ()) -> None:
         """Store what was issued since the last call, each tied to the campaign's

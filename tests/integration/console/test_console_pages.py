@@ -234,3 +234,19 @@ def test_another_workspaces_contact_is_not_found(client: TestClient, engine: Eng
     answer = client.get("/contacts/view", params={"phone": "13900139000"})
     assert answer.status_code == 404
     assert "只在 store" not in client.get("/contacts").text
+
+
+def test_the_wizard_sets_up_an_ab_test_and_the_campaign_shows_it(client: TestClient) -> None:
+    csrf = _sign_in(client, "boss@example.com")
+    form = {
+        "csrf_token": csrf, "name": "双11 A/B", "audience": "consenting", "template": "双11",
+        "ab_template": "双11", "ab_mode": "test", "ab_test_share": "50", "ab_window": "2",
+        "ab_holdout": "10", "ab_metric": "conversion_rate",
+    }  # fmt: skip
+    created = client.post("/campaigns/create", data=form, follow_redirects=False)
+    assert created.status_code == 303, created.text[-2000:]
+    page = client.get("/campaigns/view", params={"name": "双11 A/B"}).text
+    assert 'id="experiment"' in page and "转化率" in page
+    assert [cell.strip() for cell in re.findall(r"<tr><td>([AB])</td>", page)] == ["A", "B"]
+    bad = client.post("/campaigns/create", data=form | {"name": "坏", "ab_window": "两小时"})
+    assert bad.status_code == 200 and "测试窗口「两小时」应为数字" in bad.text

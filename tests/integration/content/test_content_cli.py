@@ -176,7 +176,8 @@ def test_template_lifecycle_through_the_cli(
         "links",
     }
     assert (
-        preview["text"] == "【星河商城】张三您好，专享5元券，详情https://e.example/xxxx 拒收请回复R"
+        preview["text"]
+        == "【星河商城】张三您好，专享5元券，详情https://s.echelon.cn/------- 拒收请回复R"
     )
     assert (preview["parts"], preview["cost"], preview["links"]) == (1, "0.06", [])
 

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from echelon.dispatch.routing import Routable, Route, Router
+from echelon.dispatch.routing import ALL, Routable, Route, Router
 from echelon.dispatch.settings import DispatchSettings
 
 MOBILE, UNICOM = "china_mobile", "china_unicom"
@@ -98,3 +98,25 @@ def test_auto_replies_match_folded_text() -> None:
     assert settings.answer_to("请问周末营业时间？") == "10:00-22:00"
     assert settings.answer_to("opening ｈｏｕｒｓ please") == "10-22"
     assert settings.answer_to("谢谢") is None
+
+
+def test_a_message_keeps_its_channel_until_it_earns_a_failover() -> None:
+    """A channel set at planning (a variant's preference) or a retry stays put, even
+    against a better priority, until ``failover_after`` failures there."""
+    router = Router(
+        [
+            Route(1, 1, frozenset({ALL}), weight=1, priority=0),
+            Route(2, 1, frozenset({ALL}), weight=1, priority=5),
+        ],
+        failover_after=2,
+    )
+    chosen = router.route(
+        [
+            Routable(10, 1, "移动", last_channel_id=2, attempts_on_last=0),
+            Routable(11, 1, "移动", last_channel_id=2, attempts_on_last=1),
+            Routable(12, 1, "移动", last_channel_id=2, attempts_on_last=2),
+            Routable(13, 1, "移动", last_channel_id=None, attempts_on_last=0),
+            Routable(14, 1, "移动", last_channel_id=99, attempts_on_last=0),  # not up here
+        ]
+    )
+    assert chosen == {10: 2, 11: 2, 12: 1, 13: 1, 14: 1}

@@ -18,6 +18,7 @@ from starlette.background import BackgroundTask
 
 from echelon.analytics.exports import export_messages
 from echelon.analytics.reports import campaign_report
+from echelon.campaigns.rollout import experiment_report
 from echelon.campaigns.service import (
     campaign_status,
     cancel_campaign,
@@ -33,7 +34,7 @@ from echelon.console.format import light
 from echelon.console.forms import parse_amount, parse_count, parse_local
 from echelon.console.web import Console, Page
 from echelon.content.templates import list_templates
-from echelon.errors import EchelonError
+from echelon.errors import EchelonError, InvalidInput
 from echelon.segments.service import get_segment, list_segments
 
 AUDIENCES: Final = ("consenting", "segment", "tag", "list", "all")
@@ -103,6 +104,7 @@ def register(router: APIRouter, console: Console) -> None:
                 ),
                 budget_yuan=parse_amount(form.get("budget")),
                 now=datetime.now(UTC),
+                experiment=_experiment(form),
             )
         except EchelonError as exc:
             return _wizard(console, request, page, form, console.word(request, exc))
@@ -131,10 +133,18 @@ def register(router: APIRouter, console: Console) -> None:
             segment_name = get_segment(
                 console.engine, workspace_id=page.workspace_id, segment=audience["segment"]
             ).name
+        experiment = None
+        if status["campaign"].get("experiment"):
+            experiment = experiment_report(
+                console.engine, workspace_id=page.workspace_id, name=name, now=datetime.now(UTC)
+            )
+            if experiment["decide_at"]:
+                experiment["decide_at"] = datetime.fromisoformat(experiment["decide_at"])
         return console.render(
             request,
             "campaigns/view.html",
             {
+                "experiment": experiment,
                 "segment_name": segment_name,
                 "status": status,
                 "campaign": status["campaign"],
@@ -318,3 +328,27 @@ def _wizard(
 
 def _to_view(console: Console, name: str) -> Response:
     return console.redirect(f"/campaigns/view?name={quote(name, safe='')}")
+
+
+def _experiment(form: dict[str, str]) -> dict[str, Any] | None:
+    """The wizard's A/B section as an experiment; None when no variant B is chosen."""
+    variant_b = form.get("ab_template", "").strip()
+    if not variant_b:
+        return None
+    return {
+        "variants": [{"name": "A"}, {"name": "B", "template": variant_b}],
+        "mode": "split" if form.get("ab_mode") == "split" else "test",
+        "test_share": _number(form.get("ab_test_share"), "测试比例", default=20.0),
+        "window_hours": _number(form.get("ab_window"), "测试窗口", default=4.0),
+        "holdout": _number(form.get("ab_holdout"), "对照组比例", default=0.0),
+        "metric": form.get("ab_metric") or "click_rate",
+    }
+
+
+def _number(text: str | None, what: str, *, default: float) -> float:
+    if text is None or not text.strip():
+        return default
+    try:
+        return float(text.strip().rstrip("%"))
+    except ValueError:
+        raise InvalidInput(f"{what}「{text}」应为数字") from None
