@@ -40,6 +40,21 @@ def insert_user(conn: Connection, values: dict[str, Any]) -> int:
     return int(conn.execute(insert(users).values(values).returning(users.c.id)).scalar_one())
 
 
+def set_password_hash(
+    conn: Connection, *, workspace_id: int, user_id: int, old_digest: str, digest: str
+) -> None:
+    """Replace the digest, unless it changed since ``old_digest`` was read."""
+    conn.execute(
+        update(users)
+        .where(
+            users.c.workspace_id == workspace_id,
+            users.c.id == user_id,
+            users.c.password_hash == old_digest,
+        )
+        .values(password_hash=digest)
+    )
+
+
 def insert_session(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(user_sessions).values(values))
 

@@ -14,14 +14,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
 from echelon.access.models import KEY_SCOPES, PERMISSIONS
 from echelon.errors import InvalidInput
 
-# scrypt (RFC 7914) from the standard library: memory-hard like argon2, no dependency.
-# N=2^14, r=8 costs 16 MiB and some 50 ms per guess.
-SCRYPT_N: Final = 2**14
-SCRYPT_R: Final = 8
-SCRYPT_P: Final = 1
+# argon2id with argon2-cffi's defaults, the low-memory profile of RFC 9106
+# (t=3, m=64 MiB, p=4). The parameters travel in each digest, so raising them later
+# only makes ``needs_rehash`` true for the older digests, which sign-in then replaces.
+_ARGON2: Final = PasswordHasher()
+# Digests written before argon2: ``scrypt$N$r$p$salt$digest`` (base64). Still checked,
+# and replaced by an argon2id digest at the next successful sign-in.
+_LEGACY_SCRYPT: Final = "scrypt$"
 MIN_PASSWORD: Final = 10
 MAX_PASSWORD: Final = 256
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,30}$")
@@ -46,36 +51,55 @@ class UnknownScope(InvalidInput):
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """``scrypt$N$r$p$salt$digest`` (base64): what ``verify_password`` checks against."""
+    """An argon2id digest in the PHC form (``$argon2id$v=19$m=…,t=…,p=…$salt$hash``),
+    what ``verify_password`` checks against; a fresh random salt unless one is given."""
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise WeakPassword()
-    salt = salt or secrets.token_bytes(16)
-    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    return "$".join(
-        ["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)]
-    )
+    return _ARGON2.hash(password, salt=salt)
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` is the one ``stored`` was made from; never raises on a bad
-    stored value or an overlong password (it is simply not the password)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt" or len(password) > MAX_PASSWORD:
-            return False
-        expected = base64.b64decode(digest)
-        found = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
-    except ValueError:
+    """Whether ``password`` is the one ``stored`` was made from (an argon2id digest, or a
+    legacy scrypt one); never raises on a bad stored value or an overlong password (it is
+    simply not the password)."""
+    if len(password) > MAX_PASSWORD:
         return False
-    return hmac.compare_digest(found, expected)
+    try:
+        if stored.startswith(_LEGACY_SCRYPT):
+            return _verify_scrypt(password, stored)
+        return _ARGON2.verify(stored, password)
+    except (VerificationError, InvalidHashError, ValueError):
+        return False
 
 
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=256 * r * n, dklen=32)
+def needs_rehash(stored: str) -> bool:
+    """Whether a digest that just verified should be replaced: a legacy scrypt one, or an
+    argon2 one made with other parameters than today's."""
+    if stored.startswith(_LEGACY_SCRYPT):
+        return True
+    try:
+        return _ARGON2.check_needs_rehash(stored)
+    except (InvalidHashError, ValueError):
+        return True
 
 
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode()
+def _verify_scrypt(password: str, stored: str) -> bool:
+    _scheme, n, r, p, salt, digest = stored.split("$")
+    cost, block, lanes = int(n), int(r), int(p)
+    # Only the costs this code ever wrote; a forged row must not make sign-in allocate
+    # gigabytes.
+    if cost > 2**20 or block > 16 or lanes > 4:
+        return False
+    found = hashlib.scrypt(
+        password.encode(),
+        salt=base64.b64decode(salt),
+        n=cost,
+        r=block,
+        p=lanes,
+        maxmem=256 * block * cost,
+        dklen=32,
+    )
+    return hmac.compare_digest(found, base64.b64decode(digest))
 
 
 def new_token(kind: str) -> str:

@@ -31,6 +31,7 @@ from echelon.access.rules import (
     check_key_scopes,
     check_rate,
     hash_password,
+    needs_rehash,
     new_token,
     token_digest,
     verify_password,
@@ -144,14 +145,28 @@ def sign_in(
 ) -> tuple[Principal, str]:
     """A new session for the user whose password this is; ``SignInFailed`` otherwise,
     the same for an unknown workspace, e-mail or a wrong password."""
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         workspace_id = queries.workspace_id_of(conn, workspace.strip())
         row = None
         if workspace_id is not None:
             row = queries.user_row(conn, workspace_id=workspace_id, email=email.strip().lower())
-        stored = _DECOY_HASH if row is None else row.password_hash
-        if not verify_password(password, stored) or row is None or row.disabled_at is not None:
-            raise SignInFailed()
+    # The digest is checked (and remade) outside any transaction: argon2id takes a
+    # good part of a second by design, and holds no lock meanwhile.
+    stored = _DECOY_HASH if row is None else row.password_hash
+    if not verify_password(password, stored) or row is None or row.disabled_at is not None:
+        raise SignInFailed()
+    # A digest of older parameters (or the scrypt of before argon2) is replaced now,
+    # while the password is at hand.
+    renewed = hash_password(password) if needs_rehash(row.password_hash) else None
+    with engine.begin() as conn:
+        if renewed is not None:
+            queries.set_password_hash(
+                conn,
+                workspace_id=row.workspace_id,
+                user_id=row.id,
+                old_digest=row.password_hash,
+                digest=renewed,
+            )
         token = new_token("es")
         queries.delete_expired_sessions(conn, now=now)
         queries.insert_session(

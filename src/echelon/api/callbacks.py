@@ -12,7 +12,7 @@ from fastapi import APIRouter, Security
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from echelon.access.service import callback_channel, record_audit
+from echelon.access.service import callback_channel
 from echelon.api.auth import State
 from echelon.api.encoding import plain
 from echelon.api.errors import ApiError
@@ -107,14 +107,5 @@ def replies(channel_id: IdPath, body: ReplyIn, token: Token, state: State) -> An
         ),
         now=now,
     )
-    if outcome.opted_out:
-        record_audit(
-            state.engine,
-            workspace_id=workspace_id,
-            actor=f"channel:{channel_id}",
-            action="consent.revoke",
-            target=f"phone:{outcome.phone}",
-            detail={"source": "reply", "keyword": outcome.keyword},
-            now=now,
-        )
+    # An opt-out is audited by record_reply, in the transaction that suppresses.
     return plain(outcome)

@@ -94,6 +94,9 @@ async def _http(_request: Request, exc: Exception) -> JSONResponse:
         message = "没有这个地址"
     elif exc.status_code == 405:
         message = "这个地址不支持该请求方法"
+    elif exc.status_code == 400 and message == "There was an error parsing the body":
+        # FastAPI's words for a body that is not the JSON (or form) it said it was.
+        message = "请求体无法解析：请发送 JSON，并与 Content-Type 一致"
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 

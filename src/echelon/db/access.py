@@ -1,7 +1,7 @@
 """Tables of the access package: console users and their sessions, API keys, the audit
 log, the send API's idempotency keys and the tokens providers call back with.
 
-No secret is stored as given: passwords as scrypt digests, session tokens, API keys
+No secret is stored as given: passwords as argon2id digests, session tokens, API keys
 and callback tokens as SHA-256 digests of high-entropy random strings.
 """
 

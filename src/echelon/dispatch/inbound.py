@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
+from echelon.access.service import audit_in
 from echelon.audience.consent import revoke_in
 from echelon.audience.phone import InvalidNumber, normalise_phone
 from echelon.audience.suppression import add_suppressions
@@ -278,6 +279,34 @@ def apply_pending_receipts(
     return conn.execute(statement.values(updated_at=now)).rowcount
 
 
+def _audit_opt_out(
+    conn: Connection,
+    *,
+    workspace_id: int,
+    channel_id: int | None,
+    phone: str,
+    keyword: str,
+    suppressed: bool,
+    revoked: bool,
+    now: datetime,
+) -> None:
+    """The audit lines of an opt-out reply, in its transaction: the subscriber's request
+    (``consent.revoke``, whether or not a consent was live) and, when the number was not
+    suppressed already, the suppression it made (``suppression.add``)."""
+    actor = "reply" if channel_id is None else f"channel:{channel_id}"
+    detail = {"source": "reply", "keyword": keyword}
+    audit_in(
+        conn, workspace_id=workspace_id, actor=actor, action="consent.revoke",
+        target=f"phone:{phone}", detail=detail | {"purpose": "marketing", "revoked": revoked},
+        now=now,
+    )  # fmt: skip
+    if suppressed:
+        audit_in(
+            conn, workspace_id=workspace_id, actor=actor, action="suppression.add",
+            target=f"phone:{phone}", detail=detail | {"kind": "opt_out"}, now=now,
+        )  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class ReplyOutcome:
     phone: str
@@ -335,7 +364,7 @@ def record_reply(
             .returning(replies.c.id)
         ).scalar_one()
         if keyword:
-            add_suppressions(
+            added = add_suppressions(
                 conn,
                 workspace_id=workspace_id,
                 phones=[phone],
@@ -344,8 +373,19 @@ def record_reply(
                 reason=f"回复 {reply.text.strip()[:50]}",
                 now=now,
             )
-            if contact_id is not None:
-                revoke_in(conn, contact_id=contact_id, purpose="marketing", source="reply", now=now)
+            revoked = contact_id is not None and revoke_in(
+                conn, contact_id=contact_id, purpose="marketing", source="reply", now=now
+            )
+            _audit_opt_out(
+                conn,
+                workspace_id=workspace_id,
+                channel_id=channel_id,
+                phone=phone,
+                keyword=keyword,
+                suppressed=added > 0,
+                revoked=revoked,
+                now=now,
+            )
         answer = settings.opt_out_confirmation if keyword else settings.answer_to(reply.text)
         answer_id = None
         if (

@@ -3,7 +3,11 @@ log — over HTTP, on both databases."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from api_support import (
+    PASSWORD,
     UNLIMITED,
     api_client,
     assert_error,
@@ -13,8 +17,9 @@ from api_support import (
     user,
 )
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
+from echelon.db.access import users
 from echelon.workspaces.service import Workspace
 
 
@@ -32,6 +37,17 @@ def test_a_wrong_address_is_a_json_404(client: TestClient) -> None:
     page = client.get("/Ab3dE9x")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
     assert client.get("/api/v1/openapi.json").json()["info"]["title"] == "echelon API"
+
+
+def test_a_body_that_is_not_utf8_json_is_a_400_told_in_chinese(
+    engine: Engine, store: Workspace, client: TestClient
+) -> None:
+    headers = bearer(key(engine, store.id)) | {"content-type": "application/json"}
+    # Not UTF-8: FastAPI cannot even read it as JSON.
+    body = b'{"records": "\xff"}'
+    answer = client.post("/api/v1/contacts/batch", content=body, headers=headers)
+    error = assert_error(answer, 400, "bad_request")
+    assert "请求体无法解析" in error["message"]
 
 
 def test_a_key_works_until_revoked_and_only_within_its_scopes(
@@ -100,6 +116,47 @@ def test_sign_in_sets_a_secure_http_only_cookie_and_writes_need_the_csrf_token(
     assert client.put("/api/v1/contacts/13900139000", json=body, headers=csrf).status_code == 200
     assert client.delete("/api/v1/session", headers=csrf).status_code == 204
     assert_error(client.get("/api/v1/contacts"), 401)
+
+
+def _stored_digest(engine: Engine, email: str) -> str:
+    with engine.connect() as conn:
+        return str(
+            conn.execute(select(users.c.password_hash).where(users.c.email == email)).scalar_one()
+        )
+
+
+def test_passwords_are_argon2id_and_a_legacy_scrypt_digest_is_replaced_at_sign_in(
+    engine: Engine, store: Workspace, client: TestClient
+) -> None:
+    user(engine, store.id, "ops@example.com", "marketer")
+    assert _stored_digest(engine, "ops@example.com").startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    # A digest as written before argon2: scrypt N=2^14, r=8, p=1.
+    salt = b"legacy-salt-0123"
+    old = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    legacy = "$".join(
+        [
+            "scrypt",
+            "16384",
+            "8",
+            "1",
+            base64.b64encode(salt).decode(),
+            base64.b64encode(old).decode(),
+        ]
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            update(users).where(users.c.email == "ops@example.com").values(password_hash=legacy)
+        )
+    wrong = {"workspace": "store", "email": "ops@example.com", "password": PASSWORD + "!"}
+    assert_error(client.post("/api/v1/session", json=wrong), 401, "sign_in_failed")
+    assert _stored_digest(engine, "ops@example.com") == legacy  # a failed try changes nothing
+    sign_in(client, "store", "ops@example.com")
+    replaced = _stored_digest(engine, "ops@example.com")
+    assert replaced.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    # The new digest is the one checked from now on, and is kept as it is.
+    client.delete("/api/v1/session", headers=sign_in(client, "store", "ops@example.com"))
+    assert _stored_digest(engine, "ops@example.com") == replaced
+    assert_error(client.post("/api/v1/session", json=wrong), 401, "sign_in_failed")
 
 
 def test_roles_decide_what_a_user_may_do(

@@ -1,7 +1,10 @@
-"""The OpenAPI contract, fuzzed (what Schemathesis would do, written with Hypothesis):
-every operation of ``/api/v1/openapi.json`` gets generated parameters and bodies, sent
-by the workspace owner. Whatever the input, no answer is a 5xx, and every refusal is
-the one error shape ``{"error": {"code", "message", "field"?}}``."""
+"""The OpenAPI contract, fuzzed with our own Hypothesis strategies, beside the
+Schemathesis run of ``test_api_schemathesis.py``: every operation of
+``/api/v1/openapi.json`` gets generated parameters and bodies, sent by the workspace
+owner. The strategies know the domain (valid phone numbers, real names, the edge values
+that once found defects), so more cases get past validation than Schemathesis's do.
+Whatever the input, no answer is a 5xx, and every refusal is the one error shape
+``{"error": {"code", "message", "field"?}}``."""
 
 from __future__ import annotations
 

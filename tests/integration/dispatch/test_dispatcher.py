@@ -16,6 +16,7 @@ from dispatch_support import (
 )
 from sqlalchemy import Engine, func, select
 
+from echelon.access.service import list_audit
 from echelon.audience.suppression import add_suppression, suppression_kinds
 from echelon.campaigns.service import campaign_status
 from echelon.channels.simulator import SimulatorProcess
@@ -151,7 +152,7 @@ def test_an_opt_out_reply_suppresses_and_an_auto_reply_is_sent(
         record_messages=True,
     )
     with SimulatorProcess(config) as sim:
-        channel_for(engine, workspace, sim)
+        channel = channel_for(engine, workspace, sim)
         stats = dispatch(engine, receipt_wait=2.0)
         seen = sim.stop()
     # The simulator asks again after the answer: kept, but answered once per cooldown,
@@ -173,3 +174,13 @@ def test_an_opt_out_reply_suppresses_and_an_auto_reply_is_sent(
     ]
     assert answers == [("+8613800130009", "【星河商城】门店营业时间 10:00-22:00", "delivered")]
     assert any(m.text.endswith("10:00-22:00") for m in seen.messages)
+    # The opt-out that came over SMPP is audited, by the channel that carried it.
+    audited = [
+        (e.actor, e.action, e.target, e.detail["keyword"])
+        for e in list_audit(engine, workspace_id=workspace.id)
+        if e.detail.get("source") == "reply"
+    ]
+    assert sorted(audited) == [
+        (f"channel:{channel}", action, "phone:+8613800130007", "退订")
+        for action in ("consent.revoke", "suppression.add")
+    ]

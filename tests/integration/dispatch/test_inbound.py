@@ -8,6 +8,8 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, insert, select, update
 
+from echelon.access.models import AuditEntry
+from echelon.access.service import list_audit
 from echelon.audience.consent import grant_consent
 from echelon.audience.contacts import count_contacts, get_contact
 from echelon.channels.base import InboundReply, Receipt
@@ -194,3 +196,23 @@ def test_replies_are_kept_and_opt_outs_take_effect(
     profile = get_contact(engine, workspace_id=workspace.id, phone="13800138000")
     assert ("opt_out" in profile.suppressions) is opted_out
     assert (profile.consents[0].revoked_at is not None) is opted_out
+    # An opt-out is audited in the transaction that made it: the request and the
+    # suppression, both by the channel the subscriber's reply came in on.
+    lines = [(e.actor, e.action, e.target) for e in _audit(engine, workspace)]
+    actor, target = f"channel:{channel_id}", "phone:+8613800138000"
+    if not opted_out:
+        assert lines == []
+        return
+    assert lines == [(actor, "suppression.add", target), (actor, "consent.revoke", target)]
+    # Saying it again is audited again, but suppresses nothing new.
+    record_reply(
+        engine, workspace_id=workspace.id, channel_id=channel_id, reply=reply,
+        keywords=OptOutKeywords.of(), now=NOW + timedelta(minutes=5),
+    )  # fmt: skip
+    again = _audit(engine, workspace)
+    assert [(e.action, e.detail["revoked"]) for e in again[:1]] == [("consent.revoke", False)]
+    assert [e.action for e in again].count("suppression.add") == 1
+
+
+def _audit(engine: Engine, workspace: Workspace) -> list[AuditEntry]:
+    return list(list_audit(engine, workspace_id=workspace.id, limit=50))

@@ -3,11 +3,14 @@ fingerprints, and the JSON encoding of service results."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +25,7 @@ from echelon.access.rules import (
     csrf_token,
     fingerprint,
     hash_password,
+    needs_rehash,
     new_token,
     take,
     token_digest,
@@ -37,9 +41,35 @@ passwords = st.text(min_size=10, max_size=40)
 @given(password=passwords, other=passwords)
 def test_a_password_verifies_and_no_other_does(password: str, other: str) -> None:
     stored = hash_password(password)
-    assert stored.startswith("scrypt$") and password not in stored
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and password not in stored
     assert verify_password(password, stored)
     assert verify_password(other, stored) == (other == password)
+    assert not needs_rehash(stored)
+
+
+def legacy_scrypt(password: str, salt: bytes = b"s" * 16) -> str:
+    """A digest as the code wrote before argon2 (scrypt N=2^14, r=8, p=1)."""
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    parts = [base64.b64encode(salt).decode(), base64.b64encode(digest).decode()]
+    return "$".join(["scrypt", "16384", "8", "1", *parts])
+
+
+def test_a_legacy_scrypt_digest_still_verifies_and_asks_to_be_replaced() -> None:
+    stored = legacy_scrypt("correct horse battery")
+    assert verify_password("correct horse battery", stored)
+    assert not verify_password("correct horse batterY", stored)
+    assert needs_rehash(stored)
+    # A forged row asking for an enormous cost is refused, not computed.
+    assert not verify_password("correct horse battery", stored.replace("16384", str(2**24)))
+
+
+def test_an_argon2_digest_of_weaker_parameters_asks_to_be_replaced() -> None:
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(
+        "correct horse battery"
+    )
+    assert verify_password("correct horse battery", weak)
+    assert needs_rehash(weak)
+    assert not verify_password("wrong horse battery", weak)
 
 
 def test_the_same_password_is_salted_differently() -> None:
