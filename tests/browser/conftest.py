@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,11 +30,6 @@ from echelon.workspaces.service import create_workspace
 CHROMIUM = Path("/usr/bin/chromium")
 CHINESE_FONT = "fonts-wqy-microhei"
 _INSTALL_LOCK = Path(tempfile.gettempdir()) / "echelon-chromium-install.lock"
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    if not hasattr(session.config, "workerinput"):  # the controller, once per run
-        shutil.rmtree(SCREENSHOTS, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

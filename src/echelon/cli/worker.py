@@ -9,7 +9,7 @@ import asyncio
 import logging
 import signal
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -17,6 +17,7 @@ import typer
 from echelon.cli.output import Context, console, handle_errors, print_json
 from echelon.dispatch.dispatcher import Dispatcher, DispatchOptions, DispatchStats, default_holder
 from echelon.journeys.batch import PassSummary
+from echelon.journeys.runner import JourneyRunner
 from echelon.runtime.workers import companions, supervised
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -76,6 +77,9 @@ async def _run(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     dispatcher = Dispatcher(context.engine, options=options)
+    if until_idle:
+        # Journey steps already due are planned first, so that this drain sends them too.
+        await asyncio.to_thread(JourneyRunner(context.engine).advance, datetime.now(UTC))
     work = companions(context.engine, stop)
     journeys = asyncio.create_task(work.pop("journeys"), name="journeys")
     others = [supervised(name, coroutine) for name, coroutine in work.items()]

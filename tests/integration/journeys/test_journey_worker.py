@@ -68,6 +68,22 @@ def test_the_worker_enters_an_event_within_seconds(engine: Engine, shop: Workspa
     assert stats["journeys"]["entered"] == 2 and stats["journeys"]["messages"] == {"queued": 2}
 
 
+def test_a_draining_worker_plans_due_journey_steps_first(engine: Engine, shop: Workspace) -> None:
+    """``worker --until-idle`` sends what is due: journey steps due already are planned
+    before the dispatcher looks, not left for the next run."""
+    now = datetime.now(UTC)
+    journey(engine, shop, "欢迎", HELLO, at=now)
+    events(engine, shop, "signup", ["13800138000"], now)
+    url = engine.url.render_as_string(hide_password=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "echelon", "--database-url", url, "worker", "--until-idle",
+         "--receipt-wait", "0", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [row[:2] for row in sent(engine)] == [(e164("13800138000"), "hello")]
+
+
 WAIT_THEN_SEND = {
     "trigger": {"type": "event", "event": "signup"},
     "steps": [
