@@ -221,6 +221,17 @@ def test_an_htmx_error_goes_to_the_flash_area(client: TestClient) -> None:
     assert "segment-count-error" in answer.text
 
 
+def test_a_malformed_builder_action_removes_nothing(client: TestClient) -> None:
+    csrf = _sign_in(client, "boss@example.com")
+    for action in ("remove:x", "remove:", "remove:99"):
+        answer = client.post(
+            "/segments/builder",
+            data={"csrf_token": csrf, "combinator": "and", "action": action},
+            headers={"HX-Request": "true"},
+        )
+        assert answer.status_code == 200, (action, answer.text[-500:])
+
+
 def test_another_workspaces_contact_is_not_found(client: TestClient, engine: Engine) -> None:
     _sign_in(client, "boss@example.com", workspace="other")
     upsert_contacts(

@@ -137,8 +137,9 @@ def register(router: APIRouter, console: Console) -> None:
         if action == "add":
             rows.append(dict(DEFAULT_ROW))
         elif action.startswith("remove:"):
-            index = int(action.split(":", 1)[1])
-            rows = [row for i, row in enumerate(rows) if i != index]
+            # A malformed index (a hand-made post) removes nothing rather than failing.
+            index = action.split(":", 1)[1]
+            rows = [row for i, row in enumerate(rows) if str(i) != index]
         elif action == "json":
             try:
                 json_text = definition_text(definition_from_rows(combinator, rows))
