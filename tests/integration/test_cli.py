@@ -101,3 +101,35 @@ def test_no_database_yet_says_what_to_do(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "echelon init" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_changes_made_from_the_cli_are_audited(
+    engine: Engine, workspace: Workspace, tmp_path: Path
+) -> None:
+    """Consent, suppression, approvals and exports leave the same audit lines as the API,
+    with the CLI's actor; ``echelon audit`` reads them back, newest first."""
+    phone = "13800138000"
+    cli_json(engine, "consent", "grant", phone, "--source", "store", "--proof", "form-1")
+    cli_json(engine, "consent", "grant", phone, "--source", "store")  # no change: no line
+    cli_json(engine, "suppress", "add", phone, "--kind", "blacklist", "--reason", "投诉")
+    cli_json(engine, "suppress", "remove", phone, "--kind", "blacklist")
+    cli_json(engine, "consent", "revoke", phone)
+    cli_json(engine, "workspace", "set", "--signature", "星河商城")
+    cli_json(engine, "templates", "create", "双11", "--body", "双11预售开启")
+    cli_json(engine, "templates", "submit", "双11", "--by", "小美")
+    cli_json(engine, "templates", "approve", "双11", "--by", "合规老李")
+    cli_json(engine, "contacts", "export", str(tmp_path / "all.csv"))
+    entries = cli_json(engine, "audit")
+    assert [(e["action"], e["target"]) for e in reversed(entries)] == [
+        ("consent.grant", f"phone:{phone}"),
+        ("suppression.add", f"phone:{phone}"),
+        ("suppression.remove", f"phone:{phone}"),
+        ("consent.revoke", f"phone:{phone}"),
+        ("template.approve", "template:双11"),
+        ("export", "contacts"),
+    ]
+    assert all(e["actor"].startswith("cli:") for e in entries)
+    assert entries[1]["actor"] == "cli:合规老李"
+    assert entries[-1]["detail"] == {"purpose": "marketing", "source": "store", "proof": "form-1"}
+    only = cli_json(engine, "audit", "--action", "export")
+    assert [e["action"] for e in only] == ["export"]

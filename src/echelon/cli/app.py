@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from echelon.audience.phone import Carrier
+from echelon.cli.audit import audit
 from echelon.cli.campaigns import campaigns_app
 from echelon.cli.channels import channels_app, simulator
 from echelon.cli.consent import consent_app, suppress_app
@@ -63,6 +64,7 @@ app.add_typer(
 app.command("simulator")(simulator)
 app.command("worker")(worker)
 app.command("serve")(serve)
+app.command("audit")(audit)
 app.add_typer(users_app, name="users", help="控制台用户：新建、查看；角色决定权限。")
 app.add_typer(keys_app, name="keys", help="API 密钥：新建（只显示一次）、查看、撤销。")
 workspace_app.command("compliance")(compliance)

@@ -153,6 +153,11 @@ def start(ctx: typer.Context, name: Name, json_output: JsonFlag = False) -> None
             now=datetime.now(UTC),
             progress=progress,
         )
+    context.audit(
+        "campaign.start",
+        f"campaign:{name}",
+        {k: summary[k] for k in ("audience", "planned", "parts", "cost_yuan")},
+    )
     if json_output:
         print_json(summary)
     else:
@@ -165,6 +170,7 @@ def _transition(ctx: typer.Context, name: str, json_output: bool, action: str) -
     moved = operations[action](
         context.engine, workspace_id=context.workspace.id, name=name, now=datetime.now(UTC)
     )
+    context.audit(f"campaign.{action}", f"campaign:{name}", {"messages": moved})
     if json_output:
         print_json({"campaign": name, "action": action, "messages": moved})
     else:
@@ -226,6 +232,7 @@ def decide(
             early=early,
             progress=progress,
         )
+    context.audit("campaign.decide", f"campaign:{name}", report["decision"] or {})
     if json_output:
         print_json(report)
     else:

@@ -56,6 +56,12 @@ def consent_grant(
         proof=proof,
         now=datetime.now(UTC),
     )
+    if granted:
+        context.audit(
+            "consent.grant",
+            f"phone:{phone}",
+            {"purpose": purpose, "source": source, "proof": proof},
+        )
     _changed(
         json_output,
         {"phone": phone, "purpose": purpose, "granted": granted},
@@ -82,6 +88,8 @@ def consent_revoke(
         source=source,
         now=datetime.now(UTC),
     )
+    if revoked:
+        context.audit("consent.revoke", f"phone:{phone}", {"purpose": purpose, "source": source})
     _changed(
         json_output,
         {"phone": phone, "purpose": purpose, "revoked": revoked},
@@ -110,6 +118,8 @@ def suppress_add(
         reason=reason,
         now=datetime.now(UTC),
     )
+    if added:
+        context.audit("suppression.add", f"phone:{phone}", {"kind": kind, "reason": reason})
     _changed(
         json_output,
         {"phone": phone, "kind": kind, "added": added},
@@ -128,6 +138,7 @@ def suppress_remove(
     """把号码移出屏蔽名单。"""
     context: Context = ctx.obj
     remove_suppression(context.engine, workspace_id=context.workspace.id, phone=phone, kind=kind)
+    context.audit("suppression.remove", f"phone:{phone}", {"kind": kind})
     _changed(json_output, {"phone": phone, "kind": kind, "removed": True}, f"已移出{KINDS[kind]}")
 
 

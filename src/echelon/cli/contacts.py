@@ -169,6 +169,7 @@ def contacts_export(
         written = export_contacts(
             context.engine, workspace_id=context.workspace.id, path=file, progress=progress
         )
+    context.audit("export", "contacts", {"rows": written, "format": "csv", "file": str(file)})
     if json_output:
         print_json({"exported": written, "file": str(file)})
     else:

@@ -4,13 +4,14 @@ one clear line with a non-zero exit — never a traceback for a user's mistake.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property, wraps
 from pathlib import Path
@@ -30,6 +31,7 @@ from rich.progress import (
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from echelon.access.service import record_audit
 from echelon.config import Settings
 from echelon.db.engine import create_db_engine
 from echelon.errors import EchelonError
@@ -56,11 +58,40 @@ class Context:
     def workspace(self) -> Workspace:
         return get_workspace(self.engine, slug=self.settings.workspace)
 
+    def audit(
+        self,
+        action: str,
+        target: str | None,
+        detail: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+    ) -> None:
+        """One audit line for a change this command just made, as the API writes for
+        the same change; the actor is ``cli:`` and who ran it (``--by``, else the
+        login name)."""
+        record_audit(
+            self.engine,
+            workspace_id=self.workspace.id,
+            actor=f"cli:{actor or login_name()}",
+            action=action,
+            target=target,
+            detail=detail or {},
+            now=datetime.now(UTC),
+        )
+
     def local(self, moment: datetime | None) -> str:
         """A stored (UTC) time as people of the workspace read it."""
         if moment is None:
             return ""
         return f"{moment.astimezone(ZoneInfo(self.workspace.timezone)):%Y-%m-%d %H:%M}"
+
+
+def login_name() -> str:
+    """Who runs this command, as the system knows them ("unknown" in some containers)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def _default(value: Any) -> Any:

@@ -163,6 +163,9 @@ def campaign(
     exported = None
     if export is not None:
         exported = write_table(export, *report_table(report), title=report.campaign)
+        context.audit(
+            "export", f"report:{report.campaign}", {"rows": exported, "file": str(export), "by": by}
+        )
     if json_output:
         print_json(
             {
@@ -341,6 +344,11 @@ def messages(
         statuses=status or [],
         since=_moment(since, "开始时间"),
         until=_moment(until, "结束时间"),
+    )
+    context.audit(
+        "export",
+        "messages",
+        {"rows": written, "file": str(export), "campaign": campaign, "statuses": status or []},
     )
     if json_output:
         print_json({"file": str(export), "rows": written})

@@ -299,6 +299,9 @@ def export(
             now=_moment(at),
             progress=progress,
         )
+    context.audit(
+        "export", f"segment:{name}", {"rows": written, "format": "csv", "file": str(file)}
+    )
     if json_output:
         print_json({"exported": written, "file": str(file)})
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from echelon.cli.content import (
     print_text_with_hits,
 )
 from echelon.cli.options import JsonFlag
-from echelon.cli.output import Context, console, handle_errors, print_json
+from echelon.cli.output import Context, console, handle_errors, login_name, print_json
 from echelon.content.preview import preview_template
 from echelon.content.review import (
     TemplateChange,
@@ -78,12 +77,7 @@ def template_json(template: Template) -> dict[str, Any]:
 
 
 def _actor(by: str | None) -> str:
-    if by is not None:
-        return by
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name in some containers
-        return "cli"
+    return by if by is not None else login_name()
 
 
 def _body(body: str | None, body_file: Path | None) -> str | None:
@@ -222,6 +216,7 @@ def templates_approve(
         note=note,
         now=datetime.now(UTC),
     )
+    context.audit("template.approve", f"template:{name}", {"note": note}, actor=_actor(by))
     _report(change, json_output, "已审核通过")
 
 
@@ -244,6 +239,7 @@ def templates_reject(
         reason=reason,
         now=datetime.now(UTC),
     )
+    context.audit("template.reject", f"template:{name}", {"reason": reason}, actor=_actor(by))
     _report(change, json_output, "已驳回")
 
 

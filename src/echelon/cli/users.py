@@ -48,6 +48,7 @@ def add(
         password=password,
         now=datetime.now(UTC),
     )
+    context.audit("user.create", f"user:{created.email}", {"role": role})
     if json_output:
         print_json(
             {
