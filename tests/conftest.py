@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,19 +43,8 @@ def _postgres_reachable() -> str | None:
     return None
 
 
-# Where the browser tests write each page's screenshot (tests/browser/console_browser.py);
-# emptied here, at the start of a run, by the controller only: a hook of the browser
-# folder's own conftest would come too late, conftests below the root being read after
-# the session has started.
-SCREENSHOTS = Path(
-    os.environ.get("ECHELON_SCREENSHOTS", Path(tempfile.gettempdir()) / "echelon-screenshots")
-)
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _postgres_problem
-    if not hasattr(session.config, "workerinput"):
-        shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     _postgres_problem = _postgres_reachable()
     if _postgres_problem and UNDER_CI:
         pytest.exit(

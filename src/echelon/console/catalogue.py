@@ -205,6 +205,52 @@ ZH: Final[dict[str, str]] = {
     "contact.no_messages": "还没有发给这个号码的短信。",
     "contact.replies": "回复",
     "contact.no_replies": "没有回复。",
+    # contact profile: compliance actions
+    "contact.actions": "同意与屏蔽",
+    "contact.marketing_live": "营销同意有效：可以收到营销短信（来源见同意记录）。",
+    "contact.marketing_none": "没有有效的营销同意：这个号码不会收到营销短信。",
+    "contact.grant_hint": (
+        "只有本人明确同意时才记录，写明同意来源，可附凭证（如表单编号、录音或截图链接）。"
+    ),
+    "contact.grant_source": "同意来源",
+    "contact.grant_source_hint": "如 store、web_form、checkout_checkbox",
+    "contact.grant_proof": "凭证（可选）",
+    "contact.grant": "记录营销同意",
+    "contact.withdraw_source": "撤回来源（可选）",
+    "contact.withdraw_source_hint": "如 客服来电；不填记为 console",
+    "contact.withdraw": "撤回营销同意",
+    "contact.confirm_withdraw": "撤回后立即生效，这个号码不再收到营销短信。确定撤回吗？",
+    "contact.suppress_kind": "屏蔽类型",
+    "contact.suppress_reason": "原因",
+    "contact.suppress_reason_hint": "如 本人来电要求不再发送",
+    "contact.suppress": "加入屏蔽名单",
+    "contact.unsuppress": "移出",
+    "contact.confirm_unsuppress": (
+        "确定把这个号码移出「{kind}」吗？移出后，若有营销同意，它会重新收到营销短信。"
+    ),
+    "contact.confirm_unsuppress_opt_out": (
+        "这个号码的主人曾要求退订。只有本人明确要求恢复接收时才能移出；"
+        "移出后仍须有营销同意才会收到营销短信。确定移出吗？"
+    ),
+    "contact.not_suppressed": "这个号码不在任何屏蔽名单中。",
+    "contact.erase_title": "删除个人数据",
+    "contact.erase_hint": (
+        "应本人要求删除：资料、标签、同意记录、行为、短信、回复和点击都会被永久抹除，"
+        "无法恢复。屏蔽记录保留，保证这个号码不会再被发送。"
+    ),
+    "contact.erase": "删除这个联系人的个人数据",
+    "contact.confirm_erase": "将永久删除 {phone} 的全部个人数据，无法恢复。确定删除吗？",
+    "contact.need_source": "请写明同意来源（如 store、web_form），营销同意不能凭空记录。",
+    "contact.too_long": "「{field}」最多 {limit} 个字符。",
+    "contact.bad_kind": "只能手动加入退订、黑名单或免打扰名单。",
+    "contact.done.consent_granted": "已记录营销同意。",
+    "contact.done.consent_exists": "已有有效的营销同意，未重复记录。",
+    "contact.done.consent_withdrawn": "营销同意已撤回，立即生效。",
+    "contact.done.consent_missing": "没有有效的营销同意可撤回，未改变。",
+    "contact.done.suppressed": "已加入屏蔽名单，立即生效。",
+    "contact.done.already_suppressed": "这个号码已在该屏蔽名单中，未改变。",
+    "contact.done.unsuppressed": "已移出屏蔽名单。",
+    "contacts.done.erased": "联系人已删除，个人数据已抹除；屏蔽记录保留，这个号码不会再被发送。",
     "consent.purpose": "用途",
     "consent.granted": "授予时间",
     "consent.source": "来源",
@@ -973,6 +1019,61 @@ EN: Final[dict[str, str]] = {
     "contact.no_messages": "No message sent to this number yet.",
     "contact.replies": "Replies",
     "contact.no_replies": "No replies.",
+    # contact profile: compliance actions
+    "contact.actions": "Consent and suppression",
+    "contact.marketing_live": "Marketing consent is live (source in the history).",
+    "contact.marketing_none": "No live marketing consent: this number receives no marketing.",
+    "contact.grant_hint": (
+        "Record only when the person clearly agreed; name the source and attach proof if you "
+        "have it (form number, recording or screenshot link)."
+    ),
+    "contact.grant_source": "Consent source",
+    "contact.grant_source_hint": "e.g. store, web_form, checkout_checkbox",
+    "contact.grant_proof": "Proof (optional)",
+    "contact.grant": "Record marketing consent",
+    "contact.withdraw_source": "Withdrawn via (optional)",
+    "contact.withdraw_source_hint": "e.g. phone call; blank means console",
+    "contact.withdraw": "Withdraw marketing consent",
+    "contact.confirm_withdraw": (
+        "Withdrawal takes effect at once: this number receives no more marketing. Withdraw?"
+    ),
+    "contact.suppress_kind": "Suppression kind",
+    "contact.suppress_reason": "Reason",
+    "contact.suppress_reason_hint": "e.g. asked by phone to stop",
+    "contact.suppress": "Add to suppression list",
+    "contact.unsuppress": "Remove",
+    "contact.confirm_unsuppress": (
+        "Remove this number from “{kind}”? With marketing consent it will receive marketing again."
+    ),
+    "contact.confirm_unsuppress_opt_out": (
+        "This number's owner opted out. Remove only if they clearly asked to receive "
+        "messages again; marketing still needs consent. Remove?"
+    ),
+    "contact.not_suppressed": "This number is on no suppression list.",
+    "contact.erase_title": "Erase personal data",
+    "contact.erase_hint": (
+        "On the person's request: profile, tags, consent history, events, messages, replies "
+        "and clicks are erased for good. Suppressions stay, so the number is never messaged "
+        "again."
+    ),
+    "contact.erase": "Erase this contact's personal data",
+    "contact.confirm_erase": "All personal data of {phone} will be erased for good. Erase?",
+    "contact.need_source": (
+        "Name the consent source (e.g. store, web_form): marketing consent is never assumed."
+    ),
+    "contact.too_long": "“{field}” takes at most {limit} characters.",
+    "contact.bad_kind": "Only opt-out, blacklist or do-not-contact can be added by hand.",
+    "contact.done.consent_granted": "Marketing consent recorded.",
+    "contact.done.consent_exists": "Marketing consent is live already; nothing recorded twice.",
+    "contact.done.consent_withdrawn": "Marketing consent withdrawn, effective at once.",
+    "contact.done.consent_missing": "No live marketing consent to withdraw; nothing changed.",
+    "contact.done.suppressed": "Added to the suppression list, effective at once.",
+    "contact.done.already_suppressed": "The number is on that list already; nothing changed.",
+    "contact.done.unsuppressed": "Removed from the suppression list.",
+    "contacts.done.erased": (
+        "Contact erased with its personal data; suppressions stay, so the number is never "
+        "messaged again."
+    ),
     "consent.purpose": "Purpose",
     "consent.granted": "Granted",
     "consent.source": "Source",
