@@ -4,8 +4,9 @@ target and records the click; anything else gets a plain 404 page.
 It is a bare ASGI app, not a Starlette router: at thousands of redirects a second the
 framework's middleware stack cost more than the redirect itself. Nothing on the
 request path writes, and once a code is cached nothing reads: hits go to the
-``ClickRecorder`` queue, and a code seen for the first time is looked up on a small
-thread pool so the event loop never waits on the database.
+``ClickRecorder`` queue, and the codes seen for the first time in one turn of the event
+loop are looked up together on a small thread pool, so the event loop never waits on
+the database.
 
 Standalone (``uvicorn --factory echelon.api.redirect:app_from_environment``), its
 lifespan flushes the click queue on shutdown. Mounted in the main app — e.g.
@@ -27,7 +28,10 @@ from sqlalchemy import Engine
 from echelon.config import Settings
 from echelon.db.engine import create_db_engine
 from echelon.tracking.clicks import Cache, ClickRecorder, LinkResolver
+from echelon.tracking.models import LinkTarget
 from echelon.tracking.rules import is_link_code
+
+LOOKUP_BATCH: Final = 500
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -72,6 +76,9 @@ class RedirectApp:
         self.recorder = recorder
         self.resolver = resolver
         self._lookups = ThreadPoolExecutor(lookup_threads, thread_name_prefix="link-lookup")
+        # Codes not cached, waiting for the next batched lookup, and whoever waits on them.
+        self._pending: dict[str, asyncio.Future[LinkTarget | None]] = {}
+        self._flush_scheduled = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -86,11 +93,9 @@ class RedirectApp:
             await self._not_found(send)
             return
         cached = self.resolver.cached(code)
-        if isinstance(cached, Cache):
-            loop = asyncio.get_running_loop()
-            link = await loop.run_in_executor(self._lookups, self.resolver.load, code)
-        else:
-            link = cached
+        # Shielded: the lookup is shared by every request for the code, and one client
+        # hanging up must not cancel it for the others.
+        link = await asyncio.shield(self._lookup(code)) if isinstance(cached, Cache) else cached
         if link is None:
             await self._not_found(send)
             return
@@ -115,6 +120,41 @@ class RedirectApp:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+    def _lookup(self, code: str) -> asyncio.Future[LinkTarget | None]:
+        """The link of a code not cached: the codes first seen in one turn of the event
+        loop are looked up together, in one query on a lookup thread — at a thousand
+        new codes a second, one statement per code cost more than the redirects."""
+        future = self._pending.get(code)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = self._pending[code] = loop.create_future()
+            if len(self._pending) >= LOOKUP_BATCH:
+                self._flush()
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        loop = asyncio.get_running_loop()
+        lookup = loop.run_in_executor(self._lookups, self.resolver.load_many, list(batch))
+
+        def answer(done: asyncio.Future[dict[str, LinkTarget | None]]) -> None:
+            failure = done.exception()
+            for code, waiting in batch.items():
+                if waiting.done():
+                    continue
+                if failure is not None:
+                    waiting.set_exception(failure)
+                else:
+                    waiting.set_result(done.result()[code])
+
+        lookup.add_done_callback(answer)
 
     @staticmethod
     async def _not_found(send: Send) -> None:

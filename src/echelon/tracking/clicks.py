@@ -10,11 +10,13 @@ code is remembered briefly so a scanner cannot make every miss a query.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import secrets
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -53,7 +55,10 @@ class LinkResolver:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[Any] = []
-        self._sql = queries.link_target_sql(engine.dialect.paramstyle)
+        self._sql = queries.link_targets_sql(engine.dialect.name)
+        self._as_parameter: Callable[[list[str]], Any] = (
+            list if engine.dialect.name == "postgresql" else json.dumps
+        )
 
     def cached(self, code: str) -> LinkTarget | Literal[Cache.MISS] | None:
         """The cached link; None if the code is known not to exist; else ``Cache.MISS``."""
@@ -69,24 +74,33 @@ class LinkResolver:
 
     def load(self, code: str) -> LinkTarget | None:
         """Look the code up in the database (it blocks: a thread's work) and cache it."""
+        return self.load_many([code])[code]
+
+    def load_many(self, codes: list[str]) -> dict[str, LinkTarget | None]:
+        """Look the codes up in one query (it blocks: a thread's work) and cache them;
+        a code not found maps to None."""
         try:
-            row = self._fetch(code)
+            rows = self._fetch(codes)
         except Exception:
             self._drop_connection()
-            row = self._fetch(code)
-        found = None if row is None else LinkTarget(*row)
+            rows = self._fetch(codes)
+        found: dict[str, LinkTarget | None] = dict.fromkeys(codes)
+        for code, *fields in rows:
+            found[code] = LinkTarget(*fields)
+        expires = time.monotonic() + _UNKNOWN_TTL
         with self._lock:
-            if found is None:
-                if len(self._unknown) >= self._size:
-                    self._unknown.clear()
-                self._unknown[code] = time.monotonic() + _UNKNOWN_TTL
-            else:
-                self._known[code] = found
-                if len(self._known) > self._size:
-                    self._known.popitem(last=False)
+            for code, link in found.items():
+                if link is None:
+                    if len(self._unknown) >= self._size:
+                        self._unknown.clear()
+                    self._unknown[code] = expires
+                else:
+                    self._known[code] = link
+                    if len(self._known) > self._size:
+                        self._known.popitem(last=False)
         return found
 
-    def _fetch(self, code: str) -> tuple[Any, ...] | None:
+    def _fetch(self, codes: list[str]) -> list[tuple[Any, ...]]:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             pooled = self._engine.raw_connection()
@@ -99,11 +113,11 @@ class LinkResolver:
                 self._connections.append(connection)
         cursor = connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute(self._sql, (code,))
-            row: tuple[Any, ...] | None = cursor.fetchone()
+            cursor.execute(self._sql, (self._as_parameter(codes),))
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
         finally:
             cursor.close()
-        return row
+        return rows
 
     def close(self) -> None:
         """Close the lookup threads' connections (once those threads are done)."""

@@ -207,14 +207,15 @@ def insert_pool_coupons(
     )
 
 
-def link_target_sql(paramstyle: str) -> str:
-    """The redirect's lookup as driver SQL (``LinkTarget`` field order): it runs on a raw
+def link_targets_sql(dialect: str) -> str:
+    """The redirect's lookup of many codes at once as driver SQL: ``code`` then the
+    ``LinkTarget`` fields. One parameter holds the codes — a list on PostgreSQL, a JSON
+    array on SQLite — so the statement is the same for any number. It runs on a raw
     connection, the one hot read that skips SQLAlchemy."""
-    placeholder = "?" if paramstyle == "qmark" else "%s"
-    return (
-        "SELECT id, workspace_id, contact_id, campaign_id, message_id, target_url "
-        f"FROM links WHERE code = {placeholder}"
-    )
+    columns = "code, id, workspace_id, contact_id, campaign_id, message_id, target_url"
+    if dialect == "postgresql":
+        return f"SELECT {columns} FROM links WHERE code = ANY(%s)"
+    return f"SELECT {columns} FROM links WHERE code IN (SELECT value FROM json_each(?))"
 
 
 def insert_clicks(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:

@@ -212,3 +212,40 @@ def test_other_methods_get_the_plain_page(engine: Engine, codes: list[str]) -> N
     (answer,) = visit(build_redirect_app(engine), ("POST", f"/{codes[0]}", PHONE))
     assert answer.status_code == 404
     assert recorded(engine) == []
+
+
+def test_first_hits_arriving_together_are_looked_up_together(
+    engine: Engine, codes: list[str]
+) -> None:
+    """Codes first seen in one turn of the event loop share one lookup: each request
+    still gets its own link (or the 404 page), the same code twice included."""
+    app = build_redirect_app(engine)
+    queried: list[list[str]] = []
+    load_many = app.resolver.load_many
+
+    def counted(batch: list[str]) -> dict[str, LinkTarget | None]:
+        queried.append(sorted(batch))
+        return load_many(batch)
+
+    app.resolver.load_many = counted  # type: ignore[method-assign]
+    paths = [f"/{c}" for c in codes] + [f"/{codes[0]}", "/Zz9Zz9Z"]
+
+    async def send() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50123))
+        async with httpx.AsyncClient(transport=transport, base_url="https://s.echelon.cn") as c:
+            return await asyncio.gather(
+                *(c.get(path, headers={"user-agent": PHONE}) for path in paths)
+            )
+
+    answers = asyncio.run(send())
+    app.close()
+    with engine.connect() as conn:
+        targets = dict(conn.execute(select(links.c.code, links.c.target_url)).all())
+    assert [a.headers.get("location") for a in answers[: len(codes)]] == [
+        location(targets[c]).decode() for c in codes
+    ]
+    assert answers[len(codes)].headers["location"] == answers[0].headers["location"]
+    assert answers[-1].status_code == 404
+    # Fewer queries than codes: the concurrent first hits were batched.
+    assert sum(len(batch) for batch in queried) == len(codes) + 1
+    assert len(queried) < len(codes)
