@@ -118,8 +118,11 @@ def revoke_key(conn: Connection, *, workspace_id: int, key_id: int, now: datetim
     ).rowcount
 
 
+_INSERT_AUDIT = insert(audit_log)
+
+
 def insert_audit(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(audit_log), values)
+    conn.execute(_INSERT_AUDIT, values)
 
 
 def audit_rows(
@@ -152,8 +155,11 @@ def delete_idempotent_answer(conn: Connection, *, answer_id: int) -> None:
     conn.execute(delete(idempotency_keys).where(idempotency_keys.c.id == answer_id))
 
 
+_INSERT_ANSWER = insert(idempotency_keys)
+
+
 def insert_idempotent_answer(conn: Connection, values: dict[str, Any]) -> None:
-    conn.execute(insert(idempotency_keys), values)
+    conn.execute(_INSERT_ANSWER, values)
 
 
 def delete_expired_answers(conn: Connection, *, now: datetime) -> int:

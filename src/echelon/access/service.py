@@ -37,6 +37,7 @@ from echelon.access.rules import (
     verify_password,
 )
 from echelon.content.review import TemplateChange, approve_template, template_history
+from echelon.db.engine import reading
 from echelon.dispatch.channel_admin import get_channel
 from echelon.errors import EchelonError, InvalidInput, NotFound
 
@@ -287,7 +288,8 @@ def revoke_key(
 
 def key_principal(engine: Engine, *, secret: str) -> Principal | None:
     """Who a presented API key stands for; None for an unknown or revoked key."""
-    with engine.connect() as conn:
+    # Every API request asks: a read that never queues behind SQLite's writer.
+    with reading(engine) as conn:
         row = queries.live_key(conn, secret_hash=token_digest(secret))
     if row is None:
         return None

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     exists,
     false,
     func,
@@ -408,24 +409,26 @@ def insert_staged_suppressions(
     return conn.execute(statement).rowcount
 
 
+# Built once: the send API runs them for every message it takes.
+_CONTACT_ID = select(contacts.c.id).where(
+    contacts.c.workspace_id == bindparam("workspace_id"), contacts.c.phone == bindparam("phone")
+)
+_NEW_CONTACT = insert(contacts).returning(contacts.c.id)
+
+
 def ensure_contact(conn: Connection, *, workspace_id: int, phone: str, now: datetime) -> int:
     """The id of the contact with normalised ``phone``, created bare if new."""
-    query = select(contacts.c.id).where(
-        contacts.c.workspace_id == workspace_id, contacts.c.phone == phone
-    )
-    found = conn.execute(query).scalar_one_or_none()
+    found = conn.execute(_CONTACT_ID, {"workspace_id": workspace_id, "phone": phone}).scalar()
     if found is not None:
         return int(found)
     info = describe_phone(phone)
-    conn.execute(
-        insert(contacts).values(
-            workspace_id=workspace_id,
-            phone=phone,
-            province=info.province,
-            city=info.city,
-            carrier=None if info.carrier is None else info.carrier.value,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    return int(conn.execute(query).scalar_one())
+    values = {
+        "workspace_id": workspace_id,
+        "phone": phone,
+        "province": info.province,
+        "city": info.city,
+        "carrier": None if info.carrier is None else info.carrier.value,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return int(conn.execute(_NEW_CONTACT, values).scalar_one())

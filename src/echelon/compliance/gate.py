@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection, bindparam, select
 
 from echelon.compliance.rules import (
     BlockReason,
@@ -178,15 +178,41 @@ def _marketing_consent(conn: Connection, contact_ids: list[int]) -> set[int]:
     )
 
 
+# A single message (the send API, an auto-reply) is judged on statements built once:
+# building one costs more than the database takes to answer it.
+_SUPPRESSIONS_OF_ONE = select(suppressions.c.phone, suppressions.c.kind).where(
+    suppressions.c.workspace_id == bindparam("workspace_id"),
+    suppressions.c.phone == bindparam("phone"),
+)
+_HISTORY_OF_ONE = select(
+    messages.c.id,
+    messages.c.contact_id,
+    messages.c.due_at,
+    messages.c.kind,
+    messages.c.text_hash,
+    messages.c.status,
+).where(
+    messages.c.contact_id == bindparam("contact_id"),
+    messages.c.due_at > bindparam("earliest"),
+    messages.c.due_at < bindparam("latest"),
+)
+
+
 def _suppressions(conn: Connection, workspace_id: int, phones: set[str]) -> dict[str, set[str]]:
     """The suppression kinds of each number that has any (as ``suppression_kinds``)."""
     found: dict[str, set[str]] = {}
-    rows = conn.execute(
-        select(suppressions.c.phone, suppressions.c.kind).where(
-            suppressions.c.workspace_id == workspace_id,
-            among(conn, suppressions.c.phone, phones),
-        )
-    ).all()
+    if len(phones) == 1:
+        (phone,) = phones
+        rows = conn.execute(
+            _SUPPRESSIONS_OF_ONE, {"workspace_id": workspace_id, "phone": phone}
+        ).all()
+    else:
+        rows = conn.execute(
+            select(suppressions.c.phone, suppressions.c.kind).where(
+                suppressions.c.workspace_id == workspace_id,
+                among(conn, suppressions.c.phone, phones),
+            )
+        ).all()
     for phone, kind in rows:
         found.setdefault(phone, set()).add(kind)
     return found
@@ -205,13 +231,19 @@ def _histories(
     # query, (contact_id, due_at) is its one useful index. A status condition tempted
     # both databases into (status, due_at), which spans every message of a plan in
     # progress — read again for every page.
-    rows = conn.execute(
-        select(m.id, m.contact_id, m.due_at, m.kind, m.text_hash, m.status).where(
-            _contacts_in(conn, m.contact_id, contact_ids),
-            m.due_at > earliest,
-            m.due_at < latest,
-        )
-    ).all()
+    if len(contact_ids) == 1:
+        rows = conn.execute(
+            _HISTORY_OF_ONE,
+            {"contact_id": contact_ids[0], "earliest": earliest, "latest": latest},
+        ).all()
+    else:
+        rows = conn.execute(
+            select(m.id, m.contact_id, m.due_at, m.kind, m.text_hash, m.status).where(
+                _contacts_in(conn, m.contact_id, contact_ids),
+                m.due_at > earliest,
+                m.due_at < latest,
+            )
+        ).all()
     for message_id, contact_id, due_at, kind, text_hash, status in rows:
         if status in _COUNTED and message_id not in exclude:
             entries.setdefault(contact_id, []).append(Sent(due_at, kind, text_hash))

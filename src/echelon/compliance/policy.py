@@ -10,7 +10,7 @@ from datetime import time, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from echelon.compliance.gate import Policy
 from echelon.compliance.rules import Caps, QuietHours
@@ -48,13 +48,15 @@ class PolicySettings(BaseModel):
         )
 
 
+# Built once: the send API reads it for every message.
+_SETTINGS = select(workspaces.c.compliance, workspaces.c.timezone).where(
+    workspaces.c.id == bindparam("workspace_id")
+)
+
+
 def load_settings(conn: Connection, workspace_id: int) -> tuple[PolicySettings, str]:
     """The workspace's settings and time zone."""
-    stored, timezone = conn.execute(
-        select(workspaces.c.compliance, workspaces.c.timezone).where(
-            workspaces.c.id == workspace_id
-        )
-    ).one()
+    stored, timezone = conn.execute(_SETTINGS, {"workspace_id": workspace_id}).one()
     return PolicySettings.model_validate(stored or {}), timezone
 
 

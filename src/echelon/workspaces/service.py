@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from echelon.content.compose import OPT_OUT_TEXTS, InvalidOptOut, validate_signature
 from echelon.content.plans import plan_from_json, plan_to_json
@@ -111,13 +111,15 @@ def get_settings(engine: Engine, *, workspace_id: int) -> ContentSettings:
         return settings_in(conn, workspace_id=workspace_id)
 
 
+# Built once: the send API reads it for every message.
+_SETTINGS = select(
+    workspaces.c.signature, workspaces.c.opt_out_text, workspaces.c.price_plan
+).where(workspaces.c.id == bindparam("workspace_id"))
+
+
 def settings_in(conn: Connection, *, workspace_id: int) -> ContentSettings:
     """The settings, read inside the caller's transaction (template review, preview)."""
-    row = conn.execute(
-        select(workspaces.c.signature, workspaces.c.opt_out_text, workspaces.c.price_plan).where(
-            workspaces.c.id == workspace_id
-        )
-    ).one_or_none()
+    row = conn.execute(_SETTINGS, {"workspace_id": workspace_id}).one_or_none()
     if row is None:
         raise WorkspaceNotFound(str(workspace_id))
     return ContentSettings(row.signature, row.opt_out_text, plan_from_json(row.price_plan))
