@@ -8,8 +8,6 @@ A pass that fails is logged and the next one tries again; sending never waits on
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
@@ -17,9 +15,8 @@ from typing import Final
 from sqlalchemy import Engine
 
 from echelon.analytics.reports import Alert, evaluate_alerts
+from echelon.runtime.periodic import every
 from echelon.tracking.conversions import AttributionSummary, attribute_all
-
-log = logging.getLogger(__name__)
 
 INTERVAL: Final = 300.0
 """Seconds between passes: purchases are credited, and breaches raised, within this."""
@@ -43,10 +40,9 @@ async def run_analytics_worker(
     engine: Engine, *, stop: asyncio.Event, interval: float = INTERVAL
 ) -> None:
     """``analytics_pass`` every ``interval`` seconds until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(analytics_pass, engine, now=datetime.now(UTC))
-        except Exception:
-            log.exception("analytics pass failed; retrying next round")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+    await every(
+        interval,
+        lambda: analytics_pass(engine, now=datetime.now(UTC)),
+        stop,
+        what="analytics pass",
+    )

@@ -11,7 +11,6 @@ this on its own (``run_rollouts``); ``decide_campaign`` does it on demand.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from echelon.campaigns.winner import (
 )
 from echelon.db.outbox import campaigns
 from echelon.errors import InvalidInput
+from echelon.runtime.periodic import every
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 30.0
@@ -191,10 +191,6 @@ async def run_rollouts(
     poll_seconds: float = POLL_SECONDS,
 ) -> None:
     """Choose winners as their windows pass, until ``stop`` is set."""
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(choose_due_winners, engine, clock())
-        except Exception:
-            log.exception("choosing A/B winners failed; retrying")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), poll_seconds)
+    await every(
+        poll_seconds, lambda: choose_due_winners(engine, clock()), stop, what="choosing A/B winners"
+    )

@@ -1,1 +1,1 @@
-"""Process wiring: the demo now; ``serve`` and ``worker`` as the pipeline lands."""
+"""Process wiring: the demo, and the background work that `worker` and `serve` run."""

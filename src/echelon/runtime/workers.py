@@ -5,7 +5,6 @@ their windows pass, and housekeeping. Each runs until ``stop`` is set."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from echelon.analytics.periodic import run_analytics_worker
 from echelon.analytics.webhook_worker import run_webhook_worker
 from echelon.campaigns.rollout import run_rollouts
 from echelon.journeys.runner import run_journeys
+from echelon.runtime.periodic import every
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL: Final = 600.0
@@ -48,10 +48,9 @@ def supervised(name: str, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
 
 async def housekeeping(engine: Engine, stop: asyncio.Event) -> None:
     """Forget idempotency answers past their day, every few minutes."""
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(purge_idempotency_keys, engine, now=datetime.now(UTC))
-        except Exception:
-            log.exception("housekeeping failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=HOUSEKEEPING_INTERVAL)
+    await every(
+        HOUSEKEEPING_INTERVAL,
+        lambda: purge_idempotency_keys(engine, now=datetime.now(UTC)),
+        stop,
+        what="housekeeping",
+    )
