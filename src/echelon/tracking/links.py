@@ -219,7 +219,6 @@ class CampaignTracking:
         self._pending_links: list[tuple[str, int, str]] = []
         self._pending_coupons: list[tuple[str, int]] = []
         self._placeholders: dict[str, str] = {}
-        self._staged = False
 
     @classmethod
     def open(
@@ -343,36 +342,16 @@ class CampaignTracking:
             )
 
     def write(self, conn: Connection, *, skip: Collection[int] = ()) -> None:
-        """Store what was issued since the last call, each tied to the campaign's
-        message to its recipient — so call it after that page's messages are written,
-        in the same transaction. ``skip``: contacts whose message was not written."""
-        if not self._write:
-            return
-        if not self._staged:
-            queries.start_staging(conn)
-            self._staged = True
-        new_links = [row for row in self._pending_links if row[1] not in skip]
-        new_coupons = [row for row in self._pending_coupons if row[1] not in skip]
-        self._pending_links.clear()
-        self._pending_coupons.clear()
-        if new_links:
-            new_links = self._free_link_codes(conn, new_links)
-            queries.insert_links(
-                conn,
-                workspace_id=self.workspace_id,
-                campaign_id=self.campaign_id,
-                rows=new_links,
-                now=self._now,
-            )
-        if new_coupons:
-            new_coupons = self._free_coupon_codes(conn, new_coupons)
-            queries.insert_coupons(
-                conn,
-                workspace_id=self.workspace_id,
-                campaign_id=self.campaign_id,
-                rows=new_coupons,
-                now=self._now,
-            )
+        """``store`` what was issued since the last call, but for the contacts in
+        ``skip`` (whose message was not written)."""
+        issued = self.take_issued()
+        self.store(
+            conn,
+            Issued(
+                [row for row in issued.links if row[1] not in skip],
+                [row for row in issued.coupons if row[1] not in skip],
+            ),
+        )
 
     def _free_link_codes(
         self, conn: Connection, rows: list[tuple[str, int, str]]
