@@ -137,3 +137,4 @@ class Campaign:
     finished_at: datetime | None
     experiment: Experiment | None = None
     channel: str | None = None  # the channel the campaign prefers (routing decides if None)
+    rollout_due_at: datetime | None = None  # when an A/B test's winner is to be chosen

@@ -60,9 +60,7 @@ def decide_campaign(
         test = campaign.experiment
         if test is None or test.mode != "test":
             raise InvalidInput(f"活动「{name}」没有「先测试后推广」的 A/B 测试")
-        due = conn.execute(
-            select(campaigns.c.rollout_due_at).where(campaigns.c.id == campaign.id)
-        ).scalar_one()
+        due = campaign.rollout_due_at
         if test.decision is None:
             if campaign.status not in ("running", "completed"):
                 raise CampaignStateError(
@@ -126,9 +124,7 @@ def experiment_report(
         test = campaign.experiment
         if test is None:
             raise InvalidInput(f"活动「{name}」没有 A/B 测试")
-        due = conn.execute(
-            select(campaigns.c.rollout_due_at).where(campaigns.c.id == campaign.id)
-        ).scalar_one()
+        due = campaign.rollout_due_at
         outcomes = variant_outcomes(conn, campaign.id, test)
         since = campaign.started_at or campaign.send_at or now
         lift = holdout_lift(conn, campaign.id, since=since, until=now)

@@ -466,6 +466,7 @@ def _campaign(row: Row[Any]) -> Campaign:
         finished_at=row.finished_at,
         experiment=None if row.experiment is None else Experiment.model_validate(row.experiment),
         channel=(row.channels or [None])[0],
+        rollout_due_at=row.rollout_due_at,
     )
 
 
