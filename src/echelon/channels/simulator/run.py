@@ -27,8 +27,15 @@ from echelon.channels.simulator.server import Simulator
 
 
 def run(config: SimulatorConfig, *, stats_path: Path | None = None) -> SimulatorStats:
-    """Serve ``config`` until SIGINT/SIGTERM; return (and optionally write) the stats."""
-    return asyncio.run(_serve(config, stats_path))
+    """Serve ``config`` until SIGINT/SIGTERM; return (and optionally write) the stats.
+
+    Not ``asyncio.run``: at its end it waits for every task still pending, and a stop
+    of smpp34's that hangs (see ``Simulator.serve``) would hold the process forever."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_serve(config, stats_path))
+    finally:
+        loop.close()
 
 
 async def _serve(config: SimulatorConfig, stats_path: Path | None) -> SimulatorStats:

@@ -13,7 +13,6 @@ in flight. The held events are released only after the session is gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -98,6 +97,8 @@ class Simulator:
         self._messages: list[ReceivedMessage] = []
         self._counts: defaultdict[str, int] = defaultdict(int)
         self._refused: defaultdict[str, int] = defaultdict(int)
+        # A stop of smpp34's server still going when serving ended (kept referenced).
+        self._stopping: asyncio.Future[Any] | None = None
         self._max_outstanding = 0
         self._due: dict[int, list[_Mt]] = {}
         self._clock_second = -1
@@ -140,9 +141,13 @@ class Simulator:
                     self._on_unbound(event.session_id)
         finally:
             # smpp34's stop has been seen to hang under heavy load (a session that never
-            # finishes closing); the stats matter more than a tidy goodbye.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.stop(), STOP_TIMEOUT_SECONDS)
+            # finishes closing), and to ignore cancellation, so ``wait_for`` (which waits
+            # for the cancelled stop) hung with it: wait without cancelling, and leave a
+            # stop that is still going to the loop's end. The stats matter more than a
+            # tidy goodbye.
+            stopping = asyncio.ensure_future(server.stop())
+            await asyncio.wait({stopping}, timeout=STOP_TIMEOUT_SECONDS)
+            self._stopping = stopping
 
     # -- sessions ---------------------------------------------------------------------
     def _on_bind(self, esme: smpp34.Esme) -> None:
