@@ -6,6 +6,7 @@ environment behind the caller's back.
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,3 +15,6 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./echelon.db"
     workspace: str = "default"
+    # The secret behind the clicks' keyed IP digests. Set it so digests compare across
+    # processes and restarts; unset, each process draws its own key.
+    ip_hash_key: SecretStr | None = None

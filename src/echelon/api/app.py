@@ -7,6 +7,7 @@ event loop — ``echelon serve``: one process for everything on SQLite."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -69,7 +70,9 @@ def create_app(
     (``runtime.workers``: journeys, webhook deliveries, attribution and alerts, A/B
     winners, housekeeping) while the app runs (stopped, in-flight work finished, on
     shutdown)."""
-    redirect = build_redirect_app(engine)
+    secret = settings.ip_hash_key
+    ip_key = None if secret is None else hashlib.sha256(secret.get_secret_value().encode()).digest()
+    redirect = build_redirect_app(engine, ip_key=ip_key)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -183,9 +183,12 @@ def build_redirect_app(
     *,
     recorder: ClickRecorder | None = None,
     resolver: LinkResolver | None = None,
+    ip_key: bytes | None = None,
 ) -> RedirectApp:
-    """The redirect app over ``engine``."""
-    return RedirectApp(recorder or ClickRecorder(engine), resolver or LinkResolver(engine))
+    """The redirect app over ``engine``; ``ip_key`` keys the clicks' IP digests."""
+    return RedirectApp(
+        recorder or ClickRecorder(engine, ip_key=ip_key), resolver or LinkResolver(engine)
+    )
 
 
 def app_from_environment() -> RedirectApp:

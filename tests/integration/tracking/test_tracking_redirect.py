@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from echelon.db.outbox import campaigns
 from echelon.db.tracking import clicks, links
 from echelon.tracking.clicks import Cache, ClickRecorder, LinkResolver
 from echelon.tracking.models import BotReason, LinkTarget
+from echelon.tracking.rules import hash_ip
 from echelon.workspaces.service import Workspace
 
 PHONE = (
@@ -77,6 +79,19 @@ def test_a_tap_redirects_and_is_recorded_with_its_message(engine: Engine, codes:
         link.campaign_id,
     )
     assert click.message_id is not None and len(click.ip_hash) == 16
+
+
+def test_processes_sharing_a_key_agree_on_an_addresses_digest(
+    engine: Engine, codes: list[str]
+) -> None:
+    key = hashlib.sha256(b"configured secret").digest()
+    for app in (build_redirect_app(engine, ip_key=key), build_redirect_app(engine, ip_key=key)):
+        visit(app, ("GET", f"/{codes[0]}", PHONE))
+    visit(build_redirect_app(engine), ("GET", f"/{codes[1]}", PHONE))  # a key of its own
+    with engine.connect() as conn:
+        digests = list(conn.execute(select(clicks.c.ip_hash).order_by(clicks.c.id)).scalars())
+    assert digests[0] == digests[1] != digests[2]
+    assert digests[0] == hash_ip("203.0.113.7", key)
 
 
 def test_previews_scanners_and_repeats_are_kept_but_not_counted(
