@@ -43,10 +43,10 @@ FROM generate_series(1, :n) AS i
 
 # One campaign's messages: every contact, in the proportions a real send ends with.
 MESSAGES_SQL = """
-INSERT INTO messages (workspace_id, contact_id, phone, campaign_id, kind, text, text_hash,
-    parts, cost_e4, status, block_reason, error_code, variant, due_at, channel_id,
-    submitted_at, done_at, created_at, updated_at)
-SELECT :w, c.id, c.phone, :campaign, 'marketing',
+INSERT INTO messages (workspace_id, contact_id, phone, carrier, province, campaign_id, kind,
+    text, text_hash, parts, cost_e4, status, block_reason, error_code, variant, due_at,
+    channel_id, submitted_at, done_at, created_at, updated_at)
+SELECT :w, c.id, c.phone, c.carrier, c.province, :campaign, 'marketing',
        '【星河商城】双11会员专享满300减50，点击 https://s.echelon.cn/Ab3xK9Z 拒收请回复R',
        md5(c.id::text), 1, CASE WHEN s.status = 'blocked' THEN 0 ELSE 600 END,
        s.status,
@@ -210,7 +210,12 @@ def measure(url: str, size: int, *, existing: bool = False) -> dict[str, Any]:
             figures["click_rate"] = round(report.total.click_rate or 0, 4)
     figures["dashboard_s"], _ = timed(lambda: dashboard(engine, workspace_id=w, now=NOW))
     figures["channel_health_s"], _ = timed(lambda: channel_health(engine, workspace_id=w, now=NOW))
-    figures["target_met"] = all(v < 2 for k, v in figures.items() if k.startswith("report_"))
+    # The issue's target: the campaign's report, first viewed, under 2 s. Stricter, and
+    # printed beside it: every grouping's first view under 2 s too.
+    figures["target_met"] = figures["report_total_cold_s"] < 2
+    figures["every_grouping_under_2s"] = all(
+        v < 2 for k, v in figures.items() if k.startswith("report_")
+    )
     engine.dispose()
     return figures
 

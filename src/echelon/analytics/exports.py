@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from echelon.analytics import queries
 from echelon.analytics.models import Metrics
 from echelon.analytics.reports import CampaignNotFound, CampaignReport, Dashboard
+from echelon.audience.phone import normalise_phone
 from echelon.db.outbox import MESSAGE_STATUSES
-from echelon.errors import InvalidInput
+from echelon.errors import InvalidInput, NotFound
 
 XLSX_MAX_ROWS: Final = 1_048_575  # a sheet's rows, less the header
 
@@ -180,9 +181,13 @@ def export_messages(
     statuses: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    journey: str | None = None,
+    phone: str | None = None,
+    window: Literal["due", "created"] = "due",
 ) -> int:
-    """Write the message log (filtered by campaign, statuses and due time) to ``path``;
-    the rows written. Times are in the workspace's zone."""
+    """Write the message log (filtered by campaign, journey, number, statuses and time:
+    the due time, or the creation time as the message log pages by) to ``path``; the
+    rows written. Times are in the workspace's zone."""
     unknown = set(statuses) - set(MESSAGE_STATUSES)
     if unknown:
         raise InvalidInput(
@@ -197,6 +202,15 @@ def export_messages(
             if found is None:
                 raise CampaignNotFound(campaign)
             campaign_id = found["id"]
+        journey_id = None
+        if journey is not None:
+            journey_id = queries.journey_id_of(conn, workspace_id, journey)
+            if journey_id is None:
+                raise NotFound(f"旅程「{journey}」不存在")
+        contact_id = None
+        if phone is not None:
+            # A number never messaged here has no messages: -1 matches none.
+            contact_id = queries.contact_id_of(conn, workspace_id, normalise_phone(phone)) or -1
         zone = ZoneInfo(queries.workspace_timezone(conn, workspace_id))
 
         def local(moment: datetime | None) -> datetime | None:
@@ -225,6 +239,9 @@ def export_messages(
                 statuses=statuses,
                 since=since,
                 until=until,
+                journey_id=journey_id,
+                contact_id=contact_id,
+                by_creation=window == "created",
             )
         )
         return write_table(path, MESSAGE_HEADERS, rows, title="短信记录")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -26,6 +27,7 @@ from echelon.analytics.models import (
 )
 from echelon.analytics.queries import Scope
 from echelon.analytics.rules import alerts, check_level, judge, metrics_of
+from echelon.db.engine import reading
 from echelon.db.tracking import analytics_settings, metric_alerts
 from echelon.errors import InvalidInput, NotFound
 
@@ -215,18 +217,20 @@ def _campaign_tallies(
     moment: datetime,
     max_age: timedelta,
 ) -> dict[queries.Key, Tally]:
-    """The campaign's tallies per key, from kept rows where they are fresh enough."""
+    """The campaign's tallies per key, from kept rows where they are fresh enough.
+    What followed the messages is counted on a connection of its own while the
+    messages are scanned on this one: the two together take the longer of the two."""
     kept = queries.snapshot(conn, campaign_id, "+".join(keys))
-    rows = _campaign_outcomes(conn, workspace_id, campaign_id, keys, moment, max_age, kept)
-    if (
-        kept is not None
-        and kept.follow_ups is not None
-        and kept.followed_at is not None
-        and (kept.followed_at >= moment - max_age)
-    ):
+    followed: list[queries.FollowUp] | None = None
+    if kept is not None and kept.followed_at is not None and kept.followed_at >= moment - max_age:
         followed = kept.follow_ups
-    else:
-        followed = queries.follow_ups(conn, Scope(workspace_id, campaign_id=campaign_id), keys)
+    counting: Future[list[queries.FollowUp]] | None = None
+    if followed is None:
+        scope = Scope(workspace_id, campaign_id=campaign_id)
+        counting = _BESIDE.submit(_follow_ups_apart, conn.engine, scope, keys)
+    rows = _campaign_outcomes(conn, workspace_id, campaign_id, keys, moment, max_age, kept)
+    if counting is not None:
+        followed = counting.result()
         queries.store_snapshot(
             conn,
             workspace_id=workspace_id,
@@ -238,8 +242,22 @@ def _campaign_tallies(
             now=moment,
         )
     tallies = queries.fold(rows)
-    queries.add_follow_ups(tallies, followed)
+    queries.add_follow_ups(tallies, followed or [])
     return tallies
+
+
+# Reads that run beside a report's scan, each on a connection of its own.
+_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="report-follow-ups")
+
+
+def _follow_ups_apart(
+    engine: Engine, scope: Scope, keys: tuple[str, ...]
+) -> list[queries.FollowUp]:
+    """``queries.follow_ups`` in a read transaction of its own (on SQLite one that
+    neither waits for the writer nor holds it up)."""
+    apart = reading(engine) if engine.dialect.name == "sqlite" else engine.connect()
+    with apart as conn, conn.begin():
+        return queries.follow_ups(conn, scope, keys)
 
 
 def _campaign_outcomes(

@@ -7,6 +7,7 @@ Every statement is scoped to one workspace.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -410,25 +411,43 @@ def insert_staged_suppressions(
 
 
 # Built once: the send API runs them for every message it takes.
-_CONTACT_ID = select(contacts.c.id).where(
+_CONTACT = select(contacts.c.id, contacts.c.carrier, contacts.c.province).where(
     contacts.c.workspace_id == bindparam("workspace_id"), contacts.c.phone == bindparam("phone")
 )
 _NEW_CONTACT = insert(contacts).returning(contacts.c.id)
 
 
+class Addressee(NamedTuple):
+    """A contact as a message to it records it: id, carrier and province."""
+
+    id: int
+    carrier: str | None
+    province: str | None
+
+
 def ensure_contact(conn: Connection, *, workspace_id: int, phone: str, now: datetime) -> int:
     """The id of the contact with normalised ``phone``, created bare if new."""
-    found = conn.execute(_CONTACT_ID, {"workspace_id": workspace_id, "phone": phone}).scalar()
+    return ensure_addressee(conn, workspace_id=workspace_id, phone=phone, now=now).id
+
+
+def ensure_addressee(
+    conn: Connection, *, workspace_id: int, phone: str, now: datetime
+) -> Addressee:
+    """The contact with normalised ``phone`` (created bare if new): id, carrier and
+    province, in one statement when it exists."""
+    found = conn.execute(_CONTACT, {"workspace_id": workspace_id, "phone": phone}).one_or_none()
     if found is not None:
-        return int(found)
+        return Addressee(int(found.id), found.carrier, found.province)
     info = describe_phone(phone)
+    carrier = None if info.carrier is None else info.carrier.value
     values = {
         "workspace_id": workspace_id,
         "phone": phone,
         "province": info.province,
         "city": info.city,
-        "carrier": None if info.carrier is None else info.carrier.value,
+        "carrier": carrier,
         "created_at": now,
         "updated_at": now,
     }
-    return int(conn.execute(_NEW_CONTACT, values).scalar_one())
+    contact_id = int(conn.execute(_NEW_CONTACT, values).scalar_one())
+    return Addressee(contact_id, carrier, info.province)

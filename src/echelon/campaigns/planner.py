@@ -57,9 +57,13 @@ TEXT_CACHE_CHARACTERS = 16_000_000
 
 # A contact's text as planned: the text, its hash, its parts, and why it may not go.
 PlannedText = tuple[str, str, int, BlockReason | None]
+# A recipient as read: contact id, phone, carrier, province (the last two go on the
+# message as they are now).
+Recipient = tuple[int, str, str | None, str | None]
 # A contact's message as planned: contact id, phone, text, hash, parts, cost, why it is
-# blocked (None: it goes), when it is due, and its arm (index into ``Planner.arms``).
-PlannedRow = tuple[int, str, str, str, int, int, str | None, datetime, int]
+# blocked (None: it goes), when it is due, its arm (index into ``Planner.arms``), and
+# the recipient's carrier and province.
+PlannedRow = tuple[int, str, str, str, int, int, str | None, datetime, int, str | None, str | None]
 # The arm of a holdout contact: judged with the control's text, never sent.
 HOLDOUT_ARM = -1
 # Names a template reads that tracking provides, not the contact.
@@ -119,7 +123,7 @@ class ComposedPage:
     """A page of contacts, (id, phone) each, with their texts and arms: ready for the
     gate. ``last_id`` is the page's last contact, planned or skipped (the cursor)."""
 
-    contacts: list[tuple[int, str]]
+    contacts: list[Recipient]
     texts: list[PlannedText]
     arms: list[int]
     last_id: int
@@ -189,7 +193,7 @@ class Planner:
         # that prints the phone has a text per contact: nothing to share.
         shared = "phone" not in self._values.names
         texts = self._texts
-        contacts: list[tuple[int, str]] = []
+        contacts: list[Recipient] = []
         composed: list[PlannedText] = []
         arms: list[int] = []
         skipped = 0
@@ -215,7 +219,7 @@ class Planner:
                         texts.clear()
                         self._cached_characters = len(text[0])
                     texts[key] = text
-            contacts.append((contact_id, phone))
+            contacts.append((contact_id, phone, row[2], row[3]))
             composed.append(text)
             arms.append(arm)
         return ComposedPage(contacts, composed, arms, page.rows[-1][0], skipped)
@@ -237,7 +241,7 @@ class Planner:
                 policy=request.policy,
                 candidates=[
                     Candidate(contact_id, phone, kind, text[1], sends[max(arm, 0)], ends_at)
-                    for (contact_id, phone), text, arm in zip(
+                    for (contact_id, phone, _, _), text, arm in zip(
                         page.contacts, page.texts, page.arms, strict=True
                     )
                     if text[3] is None
@@ -265,9 +269,10 @@ class Planner:
         budget = request.budget_e4
         queued, parts_total, spent = summary.queued, summary.parts, summary.cost_e4
         rows: list[PlannedRow] = []
-        for (contact_id, phone), (text, text_hash, parts, _), (reason, due), arm in zip(
+        for recipient, (text, text_hash, parts, _), (reason, due), arm in zip(
             page.contacts, page.texts, decided, page.arms, strict=True
         ):
+            contact_id, phone, carrier, province = recipient
             cost = 0
             if reason is None and arm == HOLDOUT_ARM:
                 reason = BlockReason.HOLDOUT
@@ -284,10 +289,12 @@ class Planner:
                     if self.arms[arm].variant is not None:
                         sample["variant"] = self.arms[arm].variant
                     summary.samples.append(sample)
-                rows.append((contact_id, phone, text, text_hash, parts, cost, None, due, arm))
             else:
                 summary.blocked[reason.value] += 1
-                rows.append((contact_id, phone, text, text_hash, parts, 0, reason.value, due, arm))
+            why = None if reason is None else reason.value
+            rows.append(
+                (contact_id, phone, text, text_hash, parts, cost, why, due, arm, carrier, province)
+            )
         summary.queued, summary.parts, summary.cost_e4 = queued, parts_total, spent
         summary.skipped += page.skipped
         return rows

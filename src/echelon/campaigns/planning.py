@@ -37,6 +37,7 @@ from echelon.campaigns.planner import (
     PlannedRow,
     PlannedText,
     Planner,
+    Recipient,
 )
 from echelon.compliance.rules import BlockReason
 from echelon.db.bulk import stored_time
@@ -197,7 +198,7 @@ def outbox_rows(
     arms = [(arm.variant, arm.channel_id) for arm in planner.arms]
     due_at: dict[datetime, Any] = {}
     outbox: list[tuple[Any, ...]] = []
-    for contact_id, phone, text, text_hash, parts, cost, reason, due, arm in rows:
+    for contact_id, phone, text, text_hash, parts, cost, reason, due, arm, *place in rows:
         stored_due = due_at.get(due)
         if stored_due is None:
             stored_due = due_at[due] = stored(due)
@@ -223,6 +224,7 @@ def outbox_rows(
                 written,
                 variant,
                 channel_id,
+                *place,
             )
         )
     return outbox
@@ -259,12 +261,13 @@ def _plan(url: str, planner: Planner, after_id: int, sender: Pipe) -> None:
 
 
 def _encoded(planner: Planner, page: ComposedPage, decided: list[Decision]) -> bytes:
-    """A page as JSON: each distinct text and due time once, rows pointing at them, and
-    the placeholders of tracked links issued so far."""
+    """A page as JSON: each distinct text, due time and (carrier, province) once, rows
+    pointing at them, and the placeholders of tracked links issued so far."""
     texts: dict[PlannedText, int] = {}
     dues: dict[datetime, int] = {}
+    places: dict[tuple[str | None, str | None], int] = {}
     rows = []
-    for (contact_id, phone), text, (reason, due), arm in zip(
+    for (contact_id, phone, *place), text, (reason, due), arm in zip(
         page.contacts, page.texts, decided, page.arms, strict=True
     ):
         text_index = texts.get(text)
@@ -273,12 +276,17 @@ def _encoded(planner: Planner, page: ComposedPage, decided: list[Decision]) -> b
         due_index = dues.get(due)
         if due_index is None:
             due_index = dues[due] = len(dues)
-        rows.append((contact_id, phone, text_index, reason, due_index, arm))
+        key = (place[0], place[1])
+        place_index = places.get(key)
+        if place_index is None:
+            place_index = places[key] = len(places)
+        rows.append((contact_id, phone, text_index, reason, due_index, arm, place_index))
     tracking = planner.request.tracking
     message = {
         "rows": rows,
         "texts": list(texts),
         "dues": [due.isoformat() for due in dues],
+        "places": list(places),
         "last_id": page.last_id,
         "skipped": page.skipped,
         "placeholders": {} if tracking is None else tracking.known_placeholders(),
@@ -295,12 +303,13 @@ def _page(message: dict[str, Any]) -> JudgedPage:
         for text, text_hash, parts, refusal in message["texts"]
     ]
     dues = [datetime.fromisoformat(due) for due in message["dues"]]
-    contacts: list[tuple[int, str]] = []
+    places = [(carrier, province) for carrier, province in message["places"]]
+    contacts: list[Recipient] = []
     page_texts: list[PlannedText] = []
     decided: list[Decision] = []
     arms: list[int] = []
-    for contact_id, phone, text, reason, due, arm in message["rows"]:
-        contacts.append((contact_id, phone))
+    for contact_id, phone, text, reason, due, arm, place in message["rows"]:
+        contacts.append((contact_id, phone, *places[place]))
         page_texts.append(texts[text])
         decided.append((_REASONS[reason], dues[due]))
         arms.append(arm)

@@ -44,6 +44,8 @@ PLANNED_COLUMNS = (
     "updated_at",
     "variant",
     "channel_id",
+    "carrier",
+    "province",
 )
 
 

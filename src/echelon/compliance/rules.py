@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 
 from echelon.errors import InvalidInput
 
-Kind = Literal["marketing", "service", "verification"]
+# ``test``: a template's test message to a number a marketer typed — asked for, so no
+# consent or quiet hours; every suppression, the rate limits and duplicates still hold.
+Kind = Literal["marketing", "service", "verification", "test"]
 
 
 class BlockReason(StrEnum):
@@ -68,6 +70,7 @@ _BLOCKING: dict[str, tuple[str, ...]] = {
     "marketing": ("invalid", "blacklist", "opt_out", "dnc"),
     "service": ("invalid", "blacklist"),
     "verification": ("invalid",),
+    "test": ("invalid", "blacklist", "opt_out", "dnc"),
 }
 
 

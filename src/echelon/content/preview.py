@@ -189,7 +189,8 @@ class ContactValues:
     what they need — the planner's per-row path, where building every variable of
     every contact would cost more than rendering the template.
 
-    ``read`` takes a row of ``columns`` (``id`` and ``phone`` first), the contact's
+    ``read`` takes a row of ``columns`` (``id``, ``phone``, ``carrier``, ``province``
+    first), the contact's
     attributes — those named in ``attribute_keys`` are enough, all of them when that
     is None — and, when ``needs_tags``, its tags.
     """
@@ -198,7 +199,8 @@ class ContactValues:
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = tuple(sorted(set(names)))
-        columns = ["id", "phone"]
+        # Carrier and province go on every message (routing, grouped reports).
+        columns = ["id", "phone", "carrier", "province"]
         keys: list[str] = []
         for name in self.names:
             if name in ("phone", "tags", "attributes"):
@@ -281,21 +283,40 @@ def preview_template(
     placeholder."""
     number = normalise_phone(phone)
     with engine.connect() as conn:
-        template = load(conn, workspace_id=workspace_id, name=name)
-        settings = settings_in(conn, workspace_id=workspace_id)
-        row = queries.contact_with_tags(conn, workspace_id=workspace_id, phone=number)
+        return preview_in(
+            conn, workspace_id=workspace_id, name=name, phone=number, context=context, now=now
+        )
+
+
+def preview_in(
+    conn: Connection,
+    *,
+    workspace_id: int,
+    name: str,
+    phone: str | None,
+    context: Mapping[str, object] | None = None,
+    now: datetime,
+) -> Preview:
+    """``preview_template`` inside the caller's transaction; without a contact
+    (``phone`` None) the variables are ``context`` alone — sample values."""
+    template = load(conn, workspace_id=workspace_id, name=name)
+    settings = settings_in(conn, workspace_id=workspace_id)
+    variables: dict[str, object] = {}
+    who = "示例值"
+    if phone is not None:
+        row = queries.contact_with_tags(conn, workspace_id=workspace_id, phone=phone)
         if row is None:
-            raise NotFound(f"联系人 {number} 不存在")
+            raise NotFound(f"联系人 {phone} 不存在")
         variables = contact_variables(row)
-        checker = workspace_checker(conn, workspace_id=workspace_id)
-        tracked = tracked_placeholders(conn, workspace_id=workspace_id)
+        who = f"{phone} {row['name']}" if row["name"] else phone
+    checker = workspace_checker(conn, workspace_id=workspace_id)
+    tracked = tracked_placeholders(conn, workspace_id=workspace_id)
     signature = template.signature or settings.signature
     if signature is None:
         raise SignatureNotSet()
     link = tracked["link"]
     assert isinstance(link, LinkPlaceholder)
     variables = variables | tracked | dict(context or {})
-    who = f"{number} {row['name']}" if row["name"] else number
     body = compile_template(template.body).render(variables, contact=who)
     text = compose(
         body, kind=template.kind, signature=signature, opt_out_text=settings.opt_out_text
@@ -305,7 +326,7 @@ def preview_template(
     return Preview(
         template=template.name,
         review_status=template.review_status,
-        phone=number,
+        phone=phone or "",
         text=text,
         count=count,
         cost=cost,

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from echelon.db.journeys import journey_versions, journeys
+from echelon.db.outbox import campaigns
 from echelon.db.tables import contact_tags, contacts, template_reviews, templates, workspace_words
 
 
@@ -81,6 +83,45 @@ def record_review(
             at=at,
         )
     )
+
+
+def delete_template(conn: Connection, *, workspace_id: int, template_id: int) -> None:
+    """The template and (cascading) its review history."""
+    conn.execute(
+        delete(templates).where(
+            templates.c.workspace_id == workspace_id, templates.c.id == template_id
+        )
+    )
+
+
+def template_users(
+    conn: Connection, *, workspace_id: int, template_id: int, name: str
+) -> tuple[list[str], list[str]]:
+    """The campaigns (its template, or an A/B variant's) and the journeys (a ``send``
+    step in any of their versions) of the workspace that send the template."""
+    using_campaigns = [
+        row.name
+        for row in conn.execute(
+            select(campaigns.c.name, campaigns.c.template_id, campaigns.c.experiment)
+            .where(campaigns.c.workspace_id == workspace_id)
+            .order_by(campaigns.c.name)
+        )
+        if row.template_id == template_id
+        or any(v.get("template") == name for v in (row.experiment or {}).get("variants", ()))
+    ]
+    using_journeys = sorted(
+        {
+            row.name
+            for row in conn.execute(
+                select(journeys.c.name, journey_versions.c.definition).where(
+                    journeys.c.workspace_id == workspace_id,
+                    journey_versions.c.journey_id == journeys.c.id,
+                )
+            )
+            if any(step.get("template") == name for step in row.definition.get("steps", ()))
+        }
+    )
+    return using_campaigns, using_journeys
 
 
 def review_rows(conn: Connection, *, workspace_id: int, template_id: int) -> list[Row[Any]]:

@@ -134,6 +134,10 @@ messages = Table(
     Column("journey_id", Id),
     Column("enrolment_id", Id),
     Column("journey_step", String(32)),
+    # The recipient's carrier and province when the message was planned (migration
+    # 0011): routing and the grouped reports read them without joining the contacts.
+    Column("carrier", String(16)),
+    Column("province", String(32)),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{s}'" for s in MESSAGE_STATUSES) + ")", name="status"
     ),
@@ -143,6 +147,8 @@ messages = Table(
     # A number's recent messages: the caps and duplicate checks of the gate.
     Index(None, "contact_id", "due_at"),
     Index(None, "channel_id", "provider_id"),
+    # The message log, newest first a page at a time (migration 0012).
+    Index(None, "workspace_id", "created_at", "id"),
 )
 
 receipts = Table(

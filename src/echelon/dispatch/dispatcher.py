@@ -501,9 +501,15 @@ class Dispatcher:
             for shape in _by_keys(changes):
                 queries.write_messages(conn, shape)
             for channel_id, provider_ids in accepted.items():
-                apply_pending_receipts(
+                if apply_pending_receipts(
                     conn, channel_id=channel_id, provider_ids=provider_ids, now=now
-                )
+                ):
+                    # Receipts that arrived before their submit response end their
+                    # messages only now: a 空号 among them counts like any other.
+                    for workspace_id, phone in queries.refused_numbers(
+                        conn, channel_id, provider_ids
+                    ):
+                        invalid[workspace_id].add(phone)
             for workspace_id, phones in invalid.items():
                 learn_invalid_numbers(conn, workspace_id=workspace_id, phones=phones, now=now)
 

@@ -26,9 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from echelon.db.lists import update_rows
+from echelon.db.lists import one_of, update_rows
 from echelon.db.outbox import campaigns, channel_leases, channels, messages
-from echelon.db.tables import contacts
 from echelon.dispatch.routing import Route
 
 
@@ -213,9 +212,8 @@ def claim_due(
             m.attempts,
             m.campaign_id,
             m.reply_id,
-            contacts.c.carrier,
+            m.carrier,
         )
-        .join_from(messages, contacts, contacts.c.id == m.contact_id)
         .where(m.status == "queued", m.due_at <= now, m.workspace_id.in_(workspace_ids))
         .order_by(m.due_at, m.id)
         .limit(limit)
@@ -280,3 +278,19 @@ def outstanding(
         .group_by(m.status)
     )
     return {status: int(n) for status, n in rows}
+
+
+def refused_numbers(
+    conn: Connection, channel_id: int, provider_ids: Collection[str]
+) -> list[tuple[int, str]]:
+    """(workspace, number) of the channel's messages with these provider ids that came
+    back refused with an error code: the ones a receipt ended before (or as) their
+    submit response was recorded."""
+    m = messages.c
+    query = select(m.workspace_id, m.phone).where(
+        m.channel_id == channel_id,
+        one_of(conn, m.provider_id, provider_ids),
+        m.status.in_(("undelivered", "rejected", "failed")),
+        m.error_code.is_not(None),
+    )
+    return [(int(w), str(phone)) for w, phone in conn.execute(query)]

@@ -20,8 +20,9 @@ from echelon.db.tracking import clicks
 from echelon.journeys.queries import among_ids
 from echelon.segments.expressions import json_property
 
-# A contact as a batch reads it: its row of ``ContactValues.columns`` (id and phone
-# first), its attributes (decoded; empty unless the templates need them), its tags.
+# A contact as a batch reads it: its row of ``ContactValues.columns`` (id, phone,
+# carrier, province first), its attributes (decoded; empty unless the templates need
+# them), its tags.
 ContactRow = tuple[Sequence[Any], dict[str, Any], list[str]]
 
 

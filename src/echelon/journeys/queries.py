@@ -630,6 +630,8 @@ MESSAGE_COLUMNS = (
     "journey_id",
     "enrolment_id",
     "journey_step",
+    "carrier",
+    "province",
 )
 
 

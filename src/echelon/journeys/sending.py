@@ -127,6 +127,7 @@ def plan_step_messages(
     results: list[Planned | None] = [None] * len(sends)
     drafts: list[tuple[int, StepSend, MessageKind, str, str, int, str, BlockReason | None]] = []
     linted: dict[str, bool] = {}
+    places: dict[int, tuple[str | None, str | None]] = {}  # carrier, province
     for i, send in enumerate(sends):
         found = existing.get((send.enrolment_id, send.step))
         if found is not None:
@@ -139,6 +140,7 @@ def plan_step_messages(
             results[i] = Planned("held", reason, now)
             continue
         phone = contact[0][1]
+        places[i] = (contact[0][2], contact[0][3])
         variables = journey_variables(values, contact, send.context)
         variables.update(tracking.variables(i, template))
         refusal: BlockReason | None = None
@@ -190,7 +192,7 @@ def plan_step_messages(
             (
                 workspace_id, send.contact_id, phone, kind, text, digest, parts, cost, status,
                 reason and reason.value, due_stored, spelled[now], spelled[now], send.journey_id,
-                send.enrolment_id, send.step,
+                send.enrolment_id, send.step, *places[i],
             )
         )  # fmt: skip
         results[i] = Planned(status, reason and reason.value, due)

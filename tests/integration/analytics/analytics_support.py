@@ -140,10 +140,18 @@ def add_message(
     campaign_id: int | None = None,
 ) -> int:
     sent = spec.status not in ("blocked", "queued", "failed")
+    # The recipient's number, carrier and province, as planning records them.
+    phone, carrier, province = conn.execute(
+        select(contacts.c.phone, contacts.c.carrier, contacts.c.province).where(
+            contacts.c.id == contact_id
+        )
+    ).one()
     values: dict[str, Any] = {
         "workspace_id": outbox.workspace_id,
         "contact_id": contact_id,
-        "phone": phone_of(conn, contact_id),
+        "phone": phone,
+        "carrier": carrier,
+        "province": province,
         "campaign_id": campaign_id or outbox.campaign_id,
         "kind": "marketing",
         "text": "【星河商城】会员日专享，拒收请回复R",

@@ -38,6 +38,8 @@ def test_a_service_message_is_queued_signed_and_audited(
         row = conn.execute(select(messages).where(messages.c.id == sent["id"])).one()
         audited = conn.execute(select(audit_log).where(audit_log.c.action == "message.send")).one()
     assert row.status == "queued" and row.kind == "service" and row.campaign_id is None
+    # Where the number is, recorded on the message for routing and reports.
+    assert (row.carrier, row.province) == ("china_mobile", "上海市")
     assert audited.target == f"message:{sent['id']}" and audited.actor.startswith("key:")
     shown = client.get(f"/api/v1/messages/{sent['id']}", headers=bearer(secret)).json()
     assert shown["status"] == "queued" and shown["cost_yuan"] == "0.0600"

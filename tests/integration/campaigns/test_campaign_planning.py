@@ -8,8 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
+from echelon.analytics.reports import campaign_report
 from echelon.audience.importing import ContactImportOptions, import_contacts
 from echelon.audience.suppression import add_suppression
 from echelon.campaigns.service import (
@@ -26,6 +27,7 @@ from echelon.campaigns.service import (
 from echelon.content.review import approve_template, submit_template
 from echelon.content.templates import TemplateNotApproved, create_template
 from echelon.db.outbox import messages
+from echelon.db.tables import contacts
 from echelon.workspaces.service import Workspace, update_settings
 
 NOON = datetime(2026, 11, 11, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
@@ -127,6 +129,37 @@ def test_preview_and_start_agree_and_record_every_refusal(engine: Engine, shop: 
     assert status["blocked"] == {"no_consent": 1, "opt_out": 1, "render_failed": 1}
     with pytest.raises(CampaignStateError):
         start_campaign(engine, workspace_id=shop.id, name="双11预热", now=NOON)
+
+
+def test_each_message_records_where_its_recipient_was_when_planned(
+    engine: Engine, shop: Workspace
+) -> None:
+    approve(engine, shop)
+    campaign(engine, shop)
+    start_campaign(engine, workspace_id=shop.id, name="双11预热", now=NOON)
+    with engine.begin() as conn:
+        planned = {
+            phone: (carrier, province)
+            for phone, carrier, province in conn.execute(
+                select(messages.c.phone, messages.c.carrier, messages.c.province)
+            )
+        }
+        # The contacts move on; their messages keep where they were sent.
+        conn.execute(update(contacts).values(carrier="china_broadnet", province="西藏自治区"))
+    assert planned == {
+        "+8613800138000": ("china_mobile", "北京市"),
+        "+8613900139000": ("china_mobile", "上海市"),  # blocked rows record it too
+        "+8613700137000": ("china_mobile", "辽宁省"),
+        "+8613600136000": ("china_mobile", "广东省"),
+        "+8613500135000": ("china_mobile", "广东省"),
+    }
+    by_province = campaign_report(engine, workspace_id=shop.id, campaign="双11预热", by="province")
+    assert {g.key: g.metrics.planned for g in by_province.groups} == {
+        "北京市": 1,
+        "上海市": 1,
+        "辽宁省": 1,
+        "广东省": 2,
+    }
 
 
 def test_quiet_hours_move_a_night_send_to_the_morning(engine: Engine, shop: Workspace) -> None:

@@ -12,12 +12,16 @@ from echelon.access.models import AuditEntry
 from echelon.access.service import list_audit
 from echelon.audience.consent import grant_consent
 from echelon.audience.contacts import count_contacts, get_contact
-from echelon.channels.base import InboundReply, Receipt
+from echelon.audience.suppression import suppression_kinds
+from echelon.channels.base import InboundReply, Receipt, SubmitOutcome
 from echelon.channels.smpp import SmppConfig
 from echelon.db.outbox import messages, receipts, replies
 from echelon.dispatch.channel_admin import add_channel
+from echelon.dispatch.dispatcher import Dispatcher
 from echelon.dispatch.inbound import apply_pending_receipts, record_receipts, record_reply
+from echelon.dispatch.queries import Claimed
 from echelon.dispatch.rules import OptOutKeywords
+from echelon.dispatch.settings import save_dispatch_settings
 from echelon.workspaces.service import Workspace
 
 NOW = datetime(2026, 11, 11, 4, 0, tzinfo=UTC)
@@ -118,6 +122,41 @@ def test_a_receipt_applies_once(engine: Engine, workspace: Workspace, channel_id
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(receipts)).scalar_one() == 2
     assert status_of(engine, sent) == ("delivered", None)
+
+
+def test_an_empty_number_reported_before_its_submit_response_is_still_listed_invalid(
+    engine: Engine, workspace: Workspace, channel_id: int
+) -> None:
+    # The SMSC's 空号 receipt can overtake its submit_sm_resp: the message is ended only
+    # when the response is recorded, and the number must be learnt then.
+    with engine.begin() as conn:
+        save_dispatch_settings(conn, workspace.id, {"invalid_after": 1})
+    early = outbox_row(engine, workspace, "13800138000", status="submitting", channel_id=channel_id)
+    assert (
+        record_receipts(
+            engine, channel_id=channel_id, received=[receipt("p9", "undelivered")], now=NOW
+        )
+        == 1
+    )
+    with engine.connect() as conn:
+        phone, contact_id = conn.execute(
+            select(messages.c.phone, messages.c.contact_id).where(messages.c.id == early)
+        ).one()
+        assert suppression_kinds(conn, workspace_id=workspace.id, phones={phone}) == {}
+    claimed = Claimed(
+        id=early, workspace_id=workspace.id, contact_id=contact_id, phone=phone,
+        kind="marketing", text="【店】你好", text_hash="h", due_at=NOW, expires_at=None,
+        channel_id=channel_id, attempts=0, campaign_id=None, reply_id=None,
+        carrier="china_mobile",
+    )  # fmt: skip
+    accepted = SubmitOutcome(
+        early, ok=True, provider_id="p9", provider_ids=("p9",), accepted_at=NOW
+    )
+    Dispatcher(engine)._record_outcomes([(channel_id, [claimed], [accepted], NOW)])
+    assert status_of(engine, early) == ("undelivered", "MK:0001")
+    with engine.connect() as conn:
+        listed = suppression_kinds(conn, workspace_id=workspace.id, phones={phone})
+    assert "invalid" in listed[phone]
 
 
 def test_a_receipt_before_its_submit_response_waits(

@@ -80,6 +80,11 @@ def test_a_thirty_day_journey_runs_in_a_blink(engine: Engine, shop: Workspace) -
             )
         }
     assert due[e164("13800138001"), "tips"] == T0 + timedelta(days=3)  # day 3 at 10:00
+    with engine.connect() as conn:
+        places = {
+            tuple(row) for row in conn.execute(select(messages.c.carrier, messages.c.province))
+        }
+    assert places == {("china_mobile", "北京市")}  # where 138 0013 8xxx is, on every message
     assert due[e164("13800138001"), "bye"] == T0 + timedelta(days=23)
     assert enrolments(engine) == {("completed", "bye", "end"): 3}
     stats = journey_stats(engine, workspace_id=shop.id, name="欢迎")

@@ -64,12 +64,14 @@ def test_values_are_those_of_contact_variables(row: dict[str, Any], names: set[s
 
 
 def test_only_what_a_template_needs_is_read() -> None:
+    # Always the id, the number, and the carrier and province every message records.
+    always = ("id", "phone", "carrier", "province")
     phone = ContactValues({"phone"})
-    assert (phone.columns, phone.attribute_keys) == (("id", "phone"), ())
+    assert (phone.columns, phone.attribute_keys) == (always, ())
     tags = ContactValues({"tags"})
-    assert tags.needs_tags and tags.columns == ("id", "phone")
+    assert tags.needs_tags and tags.columns == always
     # A missing profile field falls back to the attribute of the same name.
-    named = ContactValues({"name", "会员等级", "birthday"})
-    assert named.columns == ("id", "phone", "birthday", "birthday_lunar", "name")
-    assert named.attribute_keys == ("birthday", "name", "会员等级")
+    named = ContactValues({"name", "会员等级", "birthday", "province"})
+    assert named.columns == (*always, "birthday", "birthday_lunar", "name")
+    assert named.attribute_keys == ("birthday", "name", "province", "会员等级")
     assert ContactValues({"attributes", "city"}).attribute_keys is None
