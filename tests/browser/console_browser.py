@@ -26,8 +26,11 @@ class LiveServer:
     directory: Path
 
 
-def signed_in(browser: Browser, server: LiveServer, email: str) -> tuple[BrowserContext, Page]:
-    """A new browser context signed in as ``email`` through the sign-in form."""
+def signed_in(
+    browser: Browser, server: LiveServer, email: str, workspace: str | None = None
+) -> tuple[BrowserContext, Page]:
+    """A new browser context signed in as ``email`` (of ``workspace``, by default the
+    server's) through the sign-in form."""
     context = browser.new_context(
         base_url=server.url, viewport={"width": 1400, "height": 900}, locale="zh-CN"
     )
@@ -35,6 +38,8 @@ def signed_in(browser: Browser, server: LiveServer, email: str) -> tuple[Browser
     page = context.new_page()
     page.goto("/")
     expect(page).to_have_url(f"{server.url}/login?next=%2F")
+    if workspace is not None:
+        page.get_by_label("工作区").fill(workspace)
     page.get_by_label("邮箱").fill(email)
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()

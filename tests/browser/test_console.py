@@ -160,7 +160,8 @@ def test_a_marketer_imports_segments_writes_gets_approval_sends_and_reads_the_re
     expect(page.locator("#preview-planned")).to_have_text(str(vip_consenting))
     shot(page, "41-campaign-preview")
     page.once("dialog", lambda dialog: dialog.accept())
-    page.locator("#start-campaign").click()
+    # Starting plans the campaign before the page moves on: allow for a loaded machine.
+    page.locator("#start-campaign").click(timeout=60_000)
     expect(page.locator("#progress")).to_be_visible()
     shot(page, "42-campaign-sending")
     expect(page.locator("#progress-delivered")).to_have_text(str(vip_consenting), timeout=60_000)

@@ -40,11 +40,17 @@ def insert_user(conn: Connection, values: dict[str, Any]) -> int:
     return int(conn.execute(insert(users).values(values).returning(users.c.id)).scalar_one())
 
 
+def user_by_id(conn: Connection, *, workspace_id: int, user_id: int) -> Row[Any] | None:
+    return conn.execute(
+        select(users).where(users.c.workspace_id == workspace_id, users.c.id == user_id)
+    ).one_or_none()
+
+
 def set_password_hash(
     conn: Connection, *, workspace_id: int, user_id: int, old_digest: str, digest: str
-) -> None:
-    """Replace the digest, unless it changed since ``old_digest`` was read."""
-    conn.execute(
+) -> int:
+    """Replace the digest, unless it changed since ``old_digest`` was read; 1 if replaced."""
+    return conn.execute(
         update(users)
         .where(
             users.c.workspace_id == workspace_id,
@@ -52,7 +58,7 @@ def set_password_hash(
             users.c.password_hash == old_digest,
         )
         .values(password_hash=digest)
-    )
+    ).rowcount
 
 
 def insert_session(conn: Connection, values: dict[str, Any]) -> None:
@@ -74,6 +80,18 @@ def session_user(conn: Connection, *, token_hash: str, now: datetime) -> Row[Any
 
 def delete_session(conn: Connection, *, token_hash: str) -> None:
     conn.execute(delete(user_sessions).where(user_sessions.c.token_hash == token_hash))
+
+
+def delete_other_sessions(
+    conn: Connection, *, workspace_id: int, user_id: int, keep_hash: str | None
+) -> int:
+    """End every session of the user but the one of ``keep_hash``; how many."""
+    query = delete(user_sessions).where(
+        user_sessions.c.workspace_id == workspace_id, user_sessions.c.user_id == user_id
+    )
+    if keep_hash is not None:
+        query = query.where(user_sessions.c.token_hash != keep_hash)
+    return conn.execute(query).rowcount
 
 
 def delete_expired_sessions(conn: Connection, *, now: datetime) -> int:

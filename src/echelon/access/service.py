@@ -81,6 +81,13 @@ class SelfApproval(Forbidden):
         super().__init__(f"模板「{name}」由您编写或提交，须由另一位审核员审核")
 
 
+class WrongPassword(InvalidInput):
+    code = "wrong_password"
+
+    def __init__(self) -> None:
+        super().__init__("当前密码不正确")
+
+
 def check_role(role: str) -> Role:
     try:
         return Role(role)
@@ -186,6 +193,44 @@ def sign_in(
 def sign_out(engine: Engine, *, token: str) -> None:
     with engine.begin() as conn:
         queries.delete_session(conn, token_hash=token_digest(token))
+
+
+def change_password(
+    engine: Engine,
+    *,
+    workspace_id: int,
+    user_id: int,
+    current: str,
+    new: str,
+    keep_session: str | None,
+) -> int:
+    """Replace a user's password once ``current`` proves it is theirs, and end every
+    other session of the user (a stolen one included); the session ``keep_session``
+    stays signed in. How many sessions were ended."""
+    with engine.connect() as conn:
+        row = queries.user_by_id(conn, workspace_id=workspace_id, user_id=user_id)
+    if row is None or row.disabled_at is not None:
+        raise NotFound(f"用户 {user_id} 不存在或已停用")
+    # argon2id takes a good part of a second by design: outside any transaction.
+    if not verify_password(current, row.password_hash):
+        raise WrongPassword()
+    if new == current:
+        raise InvalidInput("新密码不能与当前密码相同")
+    digest = hash_password(new)
+    with engine.begin() as conn:
+        replaced = queries.set_password_hash(
+            conn,
+            workspace_id=workspace_id,
+            user_id=user_id,
+            old_digest=row.password_hash,
+            digest=digest,
+        )
+        if not replaced:  # changed meanwhile: ``current`` is no longer the password
+            raise WrongPassword()
+        keep = None if keep_session is None else token_digest(keep_session)
+        return queries.delete_other_sessions(
+            conn, workspace_id=workspace_id, user_id=user_id, keep_hash=keep
+        )
 
 
 def session_principal(engine: Engine, *, token: str, now: datetime) -> Principal | None:

@@ -73,10 +73,14 @@ def decide_campaign(
                     + "；如需提前决定请加 --early"
                 )
             campaign = _decide(conn, workspace_id, campaign, now)
-        elif campaign.status != "planning":
-            return experiment_report(engine, workspace_id=workspace_id, name=name, now=now)
-        planner = campaign_planner(conn, workspace_id, campaign, now, samples=0, write=True)
-        cursor = queries.planning_cursor(conn, campaign.id)[1] or 0
+        # Decided before and its roll-out planned: nothing to do but report (once this
+        # transaction is over: on SQLite another connection would wait for it).
+        settled = test.decision is not None and campaign.status != "planning"
+        if not settled:
+            planner = campaign_planner(conn, workspace_id, campaign, now, samples=0, write=True)
+            cursor = queries.planning_cursor(conn, campaign.id)[1] or 0
+    if settled:
+        return experiment_report(engine, workspace_id=workspace_id, name=name, now=now)
 
     def running(conn: Connection) -> None:
         set_status(conn, campaign.id, "running")

@@ -1,6 +1,6 @@
-"""Campaign service: create, preview, start (plan the outbox), pause, resume, cancel,
-status. One transaction per call, except that planning commits page by page (see
-``start_campaign``); nothing is written by a preview."""
+"""Campaign service: create, edit a draft, preview, start (plan the outbox), pause,
+resume, cancel, status. One transaction per call, except that planning commits page
+by page (see ``start_campaign``); nothing is written by a preview."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ from echelon.campaigns.planner import (
 )
 from echelon.campaigns.planning import PageWriter, PlanningProcess, outbox_rows
 from echelon.compliance.policy import load_policy
-from echelon.content.templates import approved_template_in, get_template
+from echelon.content.templates import approved_template_in
+from echelon.content.templates import load as load_template
 from echelon.content.workspace_words import workspace_checker
 from echelon.db.outbox import campaigns, channels
 from echelon.db.tables import templates
@@ -70,6 +71,111 @@ def create_campaign(
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidInput("活动名称须为 1–100 个字")
+    test = None if experiment is None else _experiment(experiment)
+    with engine.begin() as conn:
+        settings = _draft_settings(
+            conn,
+            workspace_id,
+            template=template,
+            audience=audience,
+            send_at=send_at,
+            ends_at=ends_at,
+            throttle_per_second=throttle_per_second,
+            budget_yuan=budget_yuan,
+            experiment=test,
+            channel=channel,
+        )
+        if _find(conn, workspace_id, name) is not None:
+            raise InvalidInput(f"活动「{name}」已存在")
+        conn.execute(
+            insert(campaigns).values(
+                workspace_id=workspace_id,
+                name=name,
+                status="draft",
+                created_at=now,
+                experiment=None if test is None else test.model_dump(mode="json"),
+                **settings,
+            )
+        )
+        return campaign_in(conn, workspace_id, name)
+
+
+def edit_campaign(
+    engine: Engine,
+    *,
+    workspace_id: int,
+    name: str,
+    template: str,
+    audience: dict[str, Any],
+    send_at: datetime | None,
+    ends_at: datetime | None,
+    throttle_per_second: int | None,
+    budget_yuan: Decimal | None,
+    channel: str | None,
+    now: datetime,
+) -> Campaign:
+    """Replace a draft's template, audience, schedule, throttle, budget and channel,
+    checked exactly as ``create_campaign`` checks them (its A/B test is kept). Once a
+    campaign has started it is what was planned: ``CampaignStateError``."""
+    with engine.begin() as conn:
+        campaign = campaign_in(conn, workspace_id, name)
+        _check_draft(campaign)
+        settings = _draft_settings(
+            conn,
+            workspace_id,
+            template=template,
+            audience=audience,
+            send_at=send_at,
+            ends_at=ends_at,
+            throttle_per_second=throttle_per_second,
+            budget_yuan=budget_yuan,
+            experiment=campaign.experiment,
+            channel=channel,
+        )
+        # Only while still a draft: a start that committed meanwhile wins.
+        changed = conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign.id, campaigns.c.status == "draft")
+            .values(**settings)
+        ).rowcount
+        if changed != 1:
+            _check_draft(campaign_in(conn, workspace_id, name))
+        return campaign_in(conn, workspace_id, name)
+
+
+def draft_campaign(engine: Engine, *, workspace_id: int, name: str) -> Campaign:
+    """The campaign ``name`` while it is a draft (to edit); ``CampaignStateError`` once
+    it has started."""
+    with engine.connect() as conn:
+        campaign = campaign_in(conn, workspace_id, name)
+    _check_draft(campaign)
+    return campaign
+
+
+def _check_draft(campaign: Campaign) -> None:
+    if campaign.status != "draft":
+        raise CampaignStateError(
+            f"活动「{campaign.name}」{STATUS_LABELS[campaign.status]}，"
+            "已开始的活动不能修改，只有草稿可以修改"
+        )
+
+
+def _draft_settings(
+    conn: Connection,
+    workspace_id: int,
+    *,
+    template: str,
+    audience: dict[str, Any],
+    send_at: datetime | None,
+    ends_at: datetime | None,
+    throttle_per_second: int | None,
+    budget_yuan: Decimal | None,
+    experiment: Experiment | None,
+    channel: str | None,
+) -> dict[str, Any]:
+    """The columns a draft's settings are stored in, each checked: the audience's
+    shape and segment, the times, throttle and budget, the templates and channels
+    named (the campaign's and its variants')."""
     try:
         target = Audience.model_validate(audience)
     except ValidationError as exc:
@@ -80,36 +186,25 @@ def create_campaign(
         raise InvalidInput("发送速度须至少每秒 1 条")
     if budget_yuan is not None and budget_yuan <= 0:
         raise InvalidInput("预算须大于 0")
-    test = None if experiment is None else _experiment(experiment)
-    template_row = get_template(engine, workspace_id=workspace_id, name=template)
-    for variant in test.variants if test else ():
+    template_row = load_template(conn, workspace_id=workspace_id, name=template)
+    variants = experiment.variants if experiment else []
+    for variant in variants:
         if variant.template is not None:
-            get_template(engine, workspace_id=workspace_id, name=variant.template)
-    with engine.begin() as conn:
-        if _find(conn, workspace_id, name) is not None:
-            raise InvalidInput(f"活动「{name}」已存在")
-        named = {channel} | {v.channel for v in test.variants} if test else {channel}
-        channel_ids_in(conn, workspace_id, {n for n in named if n is not None})
-        if target.kind == "segment" and target.segment is not None:
-            segment_id = segment_id_in(conn, workspace_id=workspace_id, segment=target.segment)
-            target = target.model_copy(update={"segment": segment_id})
-        conn.execute(
-            insert(campaigns).values(
-                workspace_id=workspace_id,
-                name=name,
-                template_id=template_row.id,
-                audience=target.model_dump(exclude_none=True),
-                send_at=send_at,
-                ends_at=ends_at,
-                throttle_per_second=throttle_per_second,
-                budget_e4=None if budget_yuan is None else int(budget_yuan * E4),
-                status="draft",
-                created_at=now,
-                experiment=None if test is None else test.model_dump(mode="json"),
-                channels=None if channel is None else [channel],
-            )
-        )
-        return campaign_in(conn, workspace_id, name)
+            load_template(conn, workspace_id=workspace_id, name=variant.template)
+    named = {channel} | {v.channel for v in variants}
+    channel_ids_in(conn, workspace_id, {n for n in named if n is not None})
+    if target.kind == "segment" and target.segment is not None:
+        segment_id = segment_id_in(conn, workspace_id=workspace_id, segment=target.segment)
+        target = target.model_copy(update={"segment": segment_id})
+    return {
+        "template_id": template_row.id,
+        "audience": target.model_dump(exclude_none=True),
+        "send_at": send_at,
+        "ends_at": ends_at,
+        "throttle_per_second": throttle_per_second,
+        "budget_e4": None if budget_yuan is None else int(budget_yuan * E4),
+        "channels": None if channel is None else [channel],
+    }
 
 
 def preview_campaign(

@@ -9,20 +9,38 @@ from sqlalchemy import Engine
 from echelon.access.settings import AccessSettings
 from echelon.config import Settings
 from echelon.console.pages import (
+    account,
     auth,
     campaigns,
+    contact_edit,
     contacts,
     content,
     dashboard,
+    imports,
     inbox,
     journeys,
+    messages,
     segments,
 )
 from echelon.console.pages import settings as settings_page
 from echelon.console.pages.static import static_router
 from echelon.console.web import Console, route_class
 
-_PAGES = (auth, dashboard, contacts, segments, content, campaigns, journeys, inbox, settings_page)
+_PAGES = (
+    auth,
+    dashboard,
+    contacts,
+    contact_edit,
+    imports,
+    segments,
+    content,
+    campaigns,
+    journeys,
+    messages,
+    inbox,
+    settings_page,
+    account,
+)
 
 
 def create_console(

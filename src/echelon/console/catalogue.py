@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from echelon.console.catalogue_contact_tools import CONTACT_TOOLS_EN, CONTACT_TOOLS_ZH
+
 _STATUS_ZH: Final = {
     # messages
     "status.planned": "等待时段",
@@ -54,6 +56,7 @@ _STATUS_EN: Final = {
 
 ZH: Final[dict[str, str]] = {
     **_STATUS_ZH,
+    **CONTACT_TOOLS_ZH,
     "app.name": "梯队 echelon",
     "nav.dashboard": "概览",
     "nav.contacts": "联系人",
@@ -279,6 +282,7 @@ ZH: Final[dict[str, str]] = {
     "kind.marketing": "营销",
     "kind.service": "通知",
     "kind.verification": "验证码",
+    "kind.test": "测试",
     # import wizard
     "import.step_upload": "上传文件",
     "import.step_map": "对应列与同意来源",
@@ -374,6 +378,9 @@ ZH: Final[dict[str, str]] = {
     "segment.json_hint": "可写嵌套的 and / or / not 与事件筛选（where），人数会随修改更新。",
     "segment.too_nested": "这个定义有嵌套分组或事件筛选，只能以 JSON 编辑",
     "segment.send_campaign": "向这个分群发活动",
+    "segment.delete": "删除分群",
+    "segment.confirm_delete": "确认删除分群「{name}」？删除后不能恢复。",
+    "segment.done_deleted": "分群已删除。",
     "seg.kind.attribute": "资料字段",
     "seg.kind.tag": "标签",
     "seg.kind.gender": "性别",
@@ -474,6 +481,26 @@ ZH: Final[dict[str, str]] = {
     "template.done_submitted": "已提交审核，等待审核员处理。",
     "template.done_approved": "已审核通过，可用于发送。",
     "template.done_rejected": "已驳回，作者会看到原因。",
+    "template.done_deleted": "模板已删除。",
+    "template.delete": "删除模板",
+    "template.confirm_delete": "确认删除模板「{name}」？它的审核历史也会一并删除，不能恢复。",
+    "template.test": "发送测试短信",
+    "template.test_to": "接收测试短信的手机号",
+    "template.test_source_sample": "用示例值填写变量",
+    "template.test_source_contact": "用联系人的资料填写变量",
+    "template.test_contact": "资料用于填写变量的联系人（手机号）",
+    "template.test_channel": "通道",
+    "template.test_button": "发送测试短信",
+    "template.test_hint": (
+        "测试短信经发件箱和通道真实发出，不计入任何活动。不需要营销同意，也不等待发送时段；"
+        "屏蔽名单（退订、黑名单、免打扰、空号）、单号码发送频率和重复内容规则照常生效，"
+        "含禁止使用的词时不发送。链接和券码为同样长度的占位内容。"
+    ),
+    "template.test_queued": "测试短信已放入发件箱（#{id}），将经通道发给 {phone}。",
+    "template.test_blocked": "测试短信未发送：{reason}",
+    "template.test_need_to": "请填写接收测试短信的手机号",
+    "template.test_need_contact": "请填写联系人手机号，或改用示例值",
+    "template.test_need_value": "请填写变量 {name} 的示例值",
     "counter.characters": "字数",
     "counter.parts": "计费条数",
     "counter.remaining": "本条剩余",
@@ -489,6 +516,8 @@ ZH: Final[dict[str, str]] = {
     "lint.warn": "提醒",
     "lint.blocking": "含有禁止使用的词，修改后才能提交审核。",
     "lint.clean": "未发现敏感词。",
+    "lint.apply": "替换",
+    "lint.apply_title": "把正文中的「{word}」替换为「{suggestion}」",
     "word_category.absolute": "广告法极限用语",
     "word_category.medical": "医疗用语",
     "word_category.inducing": "诱导用语",
@@ -592,6 +621,23 @@ ZH: Final[dict[str, str]] = {
     "campaign.resume": "继续发送",
     "campaign.cancel": "取消活动",
     "campaign.confirm_cancel": "确认取消？尚未提交的短信将不再发送。",
+    "campaign.edit": "修改草稿",
+    "campaign.edit_title": "修改活动「{name}」",
+    "campaign.edit_keeps_ab": "A/B 测试的设置保持不变。",
+    "campaign.save_changes": "保存修改",
+    "campaign.done_edited": "草稿已保存，下面是按新设置的预览。",
+    "campaign.done_decided": "已选出胜出版本，其余受众的短信已规划。",
+    "campaign.channel": "发送通道",
+    "campaign.channel_auto": "自动选择（按路由规则）",
+    "campaign.channel_disabled": "（已停用）",
+    "campaign.channel_hint": (
+        "优先经这个通道发送；它不覆盖某个号码的运营商或不可用时，由路由选择其他通道。"
+    ),
+    "campaign.decide_early": "现在选出胜出版本",
+    "campaign.decide_early_hint": "测试窗口尚未结束，数据可能还不充分。",
+    "campaign.confirm_decide": (
+        "测试窗口尚未结束，数据可能还不充分。确认现在选出胜出版本并发给其余受众？"
+    ),
     "audience.consenting": "全部有营销同意的联系人",
     "audience.all": "全部联系人",
     "audience.tag": "带某个标签的联系人",
@@ -873,6 +919,7 @@ ZH: Final[dict[str, str]] = {
 
 EN: Final[dict[str, str]] = {
     **_STATUS_EN,
+    **CONTACT_TOOLS_EN,
     "app.name": "echelon",
     "nav.dashboard": "Dashboard",
     "nav.contacts": "Contacts",
@@ -1102,6 +1149,7 @@ EN: Final[dict[str, str]] = {
     "kind.marketing": "Marketing",
     "kind.service": "Service",
     "kind.verification": "Verification",
+    "kind.test": "Test",
     "import.step_upload": "Upload a file",
     "import.step_map": "Columns and consent",
     "import.step_run": "Import",
@@ -1202,6 +1250,9 @@ EN: Final[dict[str, str]] = {
     ),
     "segment.too_nested": "This definition has nested groups or event filters: edit it as JSON",
     "segment.send_campaign": "Send a campaign to it",
+    "segment.delete": "Delete segment",
+    "segment.confirm_delete": "Delete the segment “{name}”? This cannot be undone.",
+    "segment.done_deleted": "Segment deleted.",
     "seg.kind.attribute": "Profile field",
     "seg.kind.tag": "Tag",
     "seg.kind.gender": "Gender",
@@ -1302,6 +1353,30 @@ EN: Final[dict[str, str]] = {
     "template.done_submitted": "Submitted; a reviewer will look at it.",
     "template.done_approved": "Approved: it can be sent now.",
     "template.done_rejected": "Rejected; the author will see why.",
+    "template.done_deleted": "Template deleted.",
+    "template.delete": "Delete template",
+    "template.confirm_delete": (
+        "Delete the template “{name}”? Its review history goes with it; this cannot be undone."
+    ),
+    "template.test": "Send a test SMS",
+    "template.test_to": "Number to send the test to",
+    "template.test_source_sample": "Fill variables with sample values",
+    "template.test_source_contact": "Fill variables from a contact",
+    "template.test_contact": "Contact whose details fill the variables (number)",
+    "template.test_channel": "Channel",
+    "template.test_button": "Send test SMS",
+    "template.test_hint": (
+        "A test goes out for real through the outbox and a channel, billed to no campaign. "
+        "It needs no marketing consent and does not wait for the sending window; "
+        "suppressions (opt-out, blacklist, do-not-call, invalid), per-number rate limits "
+        "and the duplicate rule still apply, and blocked words stop it. Links and coupon "
+        "codes are placeholders of the same length."
+    ),
+    "template.test_queued": "Test queued in the outbox (#{id}), going to {phone}.",
+    "template.test_blocked": "Test not sent: {reason}",
+    "template.test_need_to": "Enter the number to send the test to",
+    "template.test_need_contact": "Enter the contact's number, or use sample values",
+    "template.test_need_value": "Enter a sample value for {name}",
     "counter.characters": "Characters",
     "counter.parts": "Billed parts",
     "counter.remaining": "Left in part",
@@ -1320,6 +1395,8 @@ EN: Final[dict[str, str]] = {
     "lint.warn": "Warning",
     "lint.blocking": "Blocked words: change them before submitting for review.",
     "lint.clean": "No listed words found.",
+    "lint.apply": "Apply",
+    "lint.apply_title": "Replace “{word}” in the body with “{suggestion}”",
     "word_category.absolute": "Advertising-law superlatives",
     "word_category.medical": "Medical claims",
     "word_category.inducing": "Inducement",
@@ -1425,6 +1502,25 @@ EN: Final[dict[str, str]] = {
     "campaign.resume": "Resume",
     "campaign.cancel": "Cancel campaign",
     "campaign.confirm_cancel": "Cancel? Messages not yet submitted will not be sent.",
+    "campaign.edit": "Edit draft",
+    "campaign.edit_title": "Edit campaign “{name}”",
+    "campaign.edit_keeps_ab": "The A/B test's settings stay as they are.",
+    "campaign.save_changes": "Save changes",
+    "campaign.done_edited": "Draft saved; the preview below follows the new settings.",
+    "campaign.done_decided": "Winner chosen; the rest of the audience is planned.",
+    "campaign.channel": "Channel",
+    "campaign.channel_auto": "Automatic (routing decides)",
+    "campaign.channel_disabled": "(disabled)",
+    "campaign.channel_hint": (
+        "Sent through this channel first; where it does not cover a number's carrier or is "
+        "unavailable, routing picks another."
+    ),
+    "campaign.decide_early": "Choose the winner now",
+    "campaign.decide_early_hint": "The test window has not ended: the data may be thin.",
+    "campaign.confirm_decide": (
+        "The test window has not ended and the data may be thin. Choose the winner now and "
+        "send it to the rest of the audience?"
+    ),
     "audience.consenting": "Everyone with marketing consent",
     "audience.all": "All contacts",
     "audience.tag": "Contacts with a tag",

@@ -1,6 +1,7 @@
-"""The import wizard's jobs: an uploaded file kept in a private directory, its header
-and first rows for mapping columns, then the import running on a thread while the page
-polls its progress, and the rejected rows kept for download.
+"""The import wizard's jobs: an uploaded file (contacts, events and orders, or a
+suppression list) kept in a private directory, its header and first rows for mapping
+columns, then the import running on a thread while the page polls its progress, and
+the rejected rows kept for download.
 
 Jobs live in this process's memory (``echelon serve`` is one process); a job and its
 files are dropped a day after upload, or when the process stops.
@@ -18,8 +19,13 @@ from pathlib import Path
 from secrets import token_urlsafe
 from typing import BinaryIO, Final, Literal
 
-from echelon.audience.importing import CONTACT_COLUMNS, ImportReport
-from echelon.audience.tabular import open_sheet
+from echelon.audience.importing import (
+    CONTACT_COLUMNS,
+    EVENT_COLUMNS,
+    SUPPRESSION_COLUMNS,
+    ImportReport,
+)
+from echelon.audience.tabular import map_columns, open_sheet
 from echelon.console.i18n import Problem
 from echelon.errors import EchelonError
 
@@ -30,7 +36,31 @@ _SUFFIXES: Final = frozenset({".csv", ".txt", ".tsv", ".xlsx", ".xlsm"})
 _CHUNK: Final = 1 << 20
 
 JobState = Literal["uploaded", "running", "done", "failed"]
+ImportKind = Literal["contacts", "events", "suppressions"]
+Columns = Mapping[str, tuple[str, ...]]
+# Each kind's fields (with the headers the importer knows them by), and the fields
+# without which the importer refuses the file.
+COLUMNS: Final[dict[ImportKind, Columns]] = {
+    "contacts": CONTACT_COLUMNS,
+    "events": EVENT_COLUMNS,
+    "suppressions": SUPPRESSION_COLUMNS,
+}
+REQUIRED: Final[dict[ImportKind, tuple[str, ...]]] = {
+    "contacts": ("phone",),
+    "events": ("phone", "type", "occurred_at"),
+    "suppressions": ("phone",),
+}
 Runner = Callable[[Path, Callable[[int, int], None]], ImportReport]
+
+
+class JobNotFound(Problem):
+    """No such job in this workspace (gone, expired, another workspace's, another kind)."""
+
+    code = "not_found"
+    http_status = 404
+
+    def __init__(self) -> None:
+        super().__init__("import.not_found")
 
 
 @dataclass
@@ -44,6 +74,7 @@ class ImportJob:
     sample: list[list[str]]
     estimated_rows: int
     created_at: datetime
+    kind: ImportKind = "contacts"
     state: JobState = "uploaded"
     done_rows: int = 0
     report: ImportReport | None = None
@@ -66,10 +97,10 @@ class ImportJob:
         return Path(self.report.rejects_file)
 
 
-def suggested_mapping(headers: list[str]) -> dict[str, str]:
+def suggested_mapping(headers: list[str], columns: Columns = CONTACT_COLUMNS) -> dict[str, str]:
     """Header → field for the headers the importer recognises by itself."""
     known: dict[str, str] = {}
-    for field_name, aliases in CONTACT_COLUMNS.items():
+    for field_name, aliases in columns.items():
         for alias in (field_name, *aliases):
             known[_fold(alias)] = field_name
     found: dict[str, str] = {}
@@ -84,7 +115,9 @@ def _fold(name: str) -> str:
     return name.lower().replace(" ", "").replace("_", "").replace("-", "")
 
 
-def overrides(headers: list[str], chosen: Mapping[str, str]) -> dict[str, str]:
+def overrides(
+    headers: list[str], chosen: Mapping[str, str], columns: Columns = CONTACT_COLUMNS
+) -> dict[str, str]:
     """The ``--map`` overrides for a choice of header → field ("" = keep as attribute):
     only headers whose choice differs from what the importer would do by itself, and a
     field chosen twice is an error."""
@@ -92,15 +125,22 @@ def overrides(headers: list[str], chosen: Mapping[str, str]) -> dict[str, str]:
     doubled = sorted({f for f in fields if fields.count(f) > 1})
     if doubled:
         raise Problem("import.field_twice", fields="、".join(doubled))
-    unknown = sorted(set(fields) - set(CONTACT_COLUMNS))
+    unknown = sorted(set(fields) - set(columns))
     if unknown:
         raise Problem("import.unknown_field", fields="、".join(unknown))
-    automatic = suggested_mapping(headers)
+    automatic = suggested_mapping(headers, columns)
     return {
         header: field_name
         for header, field_name in chosen.items()
         if field_name and header in headers and automatic.get(header) != field_name
     }
+
+
+def missing_fields(job: ImportJob, mapping: Mapping[str, str]) -> list[str]:
+    """The fields ``job``'s kind requires that no column would fill with ``mapping``
+    (its ``overrides``): the importer would refuse the whole file."""
+    mapped, _ = map_columns(job.headers, COLUMNS[job.kind], mapping)
+    return [name for name in REQUIRED[job.kind] if name not in mapped]
 
 
 class ImportJobs:
@@ -112,9 +152,15 @@ class ImportJobs:
         self._lock = threading.Lock()
 
     def upload(
-        self, *, workspace_id: int, filename: str, stream: BinaryIO, now: datetime
+        self,
+        *,
+        workspace_id: int,
+        filename: str,
+        stream: BinaryIO,
+        now: datetime,
+        kind: ImportKind = "contacts",
     ) -> ImportJob:
-        """Keep an uploaded file and read its header and first rows."""
+        """Keep an uploaded file of ``kind`` and read its header and first rows."""
         self._forget_old(now)
         name = Path(filename or "upload.csv").name
         suffix = Path(name).suffix.lower()
@@ -138,17 +184,18 @@ class ImportJobs:
             sample=sample,
             estimated_rows=estimated,
             created_at=now,
-            suggested=suggested_mapping(headers),
+            kind=kind,
+            suggested=suggested_mapping(headers, COLUMNS[kind]),
         )
         with self._lock:
             self._jobs[job.id] = job
         return job
 
-    def get(self, job_id: str, *, workspace_id: int) -> ImportJob:
+    def get(self, job_id: str, *, workspace_id: int, kind: ImportKind = "contacts") -> ImportJob:
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None or job.workspace_id != workspace_id:
-            raise Problem("import.not_found")
+        if job is None or job.workspace_id != workspace_id or job.kind != kind:
+            raise JobNotFound()
         return job
 
     def start(self, job: ImportJob, run: Runner) -> None:

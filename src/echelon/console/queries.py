@@ -1,5 +1,6 @@
 """Read-only queries of console pages that no service answers: the workspace's own
-record and the inbox of replies. Every query is scoped to one workspace."""
+record, the inbox of replies and the number a reply came from. Every query is scoped
+to one workspace."""
 
 from __future__ import annotations
 
@@ -105,3 +106,16 @@ def inbox(
         )
         for row in rows
     ]
+
+
+def reply_phone(engine: Engine, *, workspace_id: int, reply_id: int) -> str:
+    """The number reply ``reply_id`` of this workspace came from."""
+    with engine.connect() as conn:
+        phone = conn.execute(
+            select(replies.c.phone).where(
+                replies.c.workspace_id == workspace_id, replies.c.id == reply_id
+            )
+        ).scalar_one_or_none()
+    if phone is None:
+        raise NotFound(f"回复 {reply_id} 不存在")
+    return str(phone)

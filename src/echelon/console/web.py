@@ -105,6 +105,7 @@ NAVIGATION: Final = (
     ("/review", "nav.review", "templates:approve"),
     ("/campaigns", "nav.campaigns", "campaigns:read"),
     ("/journeys", "nav.journeys", "campaigns:read"),
+    ("/messages", "nav.messages", "messages:read"),
     ("/inbox", "nav.inbox", "messages:read"),
     ("/settings", "nav.settings", None),
 )

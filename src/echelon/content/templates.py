@@ -1,4 +1,5 @@
-"""Message templates: authoring, reading, linting, and the approved form senders use.
+"""Message templates: authoring, reading, deleting an unused one, linting, and the
+approved form senders use.
 
 A template's body is a sandboxed Jinja2 template (``render``) checked when it is
 written: it must compile, may not contain 【】 (the signature is added by
@@ -81,6 +82,22 @@ class TemplateNotApproved(EchelonError):
         )
         self.name = name
         self.status = status
+
+
+class TemplateInUse(EchelonError):
+    code = "template_in_use"
+    http_status = 409
+
+    def __init__(self, name: str, campaigns: list[str], journeys: list[str]) -> None:
+        named = [
+            f"{what}{'、'.join(f'「{n}」' for n in names)}"
+            for what, names in (("活动", campaigns), ("自动旅程", journeys))
+            if names
+        ]
+        super().__init__(f"模板「{name}」正在被使用，不能删除：{'；'.join(named)}")
+        self.name = name
+        self.campaigns = campaigns
+        self.journeys = journeys
 
 
 class SignatureNotSet(InvalidInput):
@@ -237,6 +254,20 @@ def create_template(
     except IntegrityError:
         # Created concurrently between our check and insert.
         raise TemplateExists(name) from None
+
+
+def delete_template(engine: Engine, *, workspace_id: int, name: str) -> Template:
+    """Delete a template no campaign or journey sends (``TemplateInUse`` lists those
+    that do), with its review history; returns it as it was."""
+    with engine.begin() as conn:
+        template = load(conn, workspace_id=workspace_id, name=name, lock=True)
+        campaigns, journeys = queries.template_users(
+            conn, workspace_id=workspace_id, template_id=template.id, name=template.name
+        )
+        if campaigns or journeys:
+            raise TemplateInUse(template.name, campaigns, journeys)
+        queries.delete_template(conn, workspace_id=workspace_id, template_id=template.id)
+        return template
 
 
 def get_template(engine: Engine, *, workspace_id: int, name: str) -> Template:

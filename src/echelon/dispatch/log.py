@@ -1,5 +1,5 @@
 """The message log: the outbox as people and scripts read it, newest first, filtered
-by campaign, status, number and creation time, a page at a time."""
+by campaign, journey, status, number and creation time, a page at a time."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, select, tuple_
 
 from echelon.audience.phone import normalise_phone
+from echelon.db.journeys import journeys
 from echelon.db.outbox import MESSAGE_STATUSES, campaigns, channels, messages
 from echelon.db.tables import contacts
 from echelon.errors import InvalidInput, NotFound
@@ -30,6 +31,7 @@ class LoggedMessage:
     id: int
     phone: str
     campaign: str | None
+    journey: str | None
     kind: str
     status: str
     block_reason: str | None
@@ -49,6 +51,7 @@ def message_page(
     *,
     workspace_id: int,
     campaign: str | None = None,
+    journey: str | None = None,
     statuses: Sequence[str] = (),
     phone: str | None = None,
     since: datetime | None = None,
@@ -56,8 +59,10 @@ def message_page(
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[LoggedMessage]:
-    """Up to ``limit`` messages created in [since, until), with an id below
-    ``before_id``, newest first: pass the last id back for the next page."""
+    """Up to ``limit`` messages created in [since, until), newest first (by creation
+    time, then id), older than message ``before_id``: pass the last id back for the
+    next page. Walks the index on (workspace, created_at, id), so a page costs the same
+    at any depth of a log of millions."""
     unknown = set(statuses) - set(MESSAGE_STATUSES)
     if unknown:
         raise InvalidInput(
@@ -68,17 +73,19 @@ def message_page(
     if since is not None and until is not None and until <= since:
         raise InvalidInput("结束时间须晚于开始时间")
     m = messages.c
-    query = _logged().where(m.workspace_id == workspace_id).order_by(m.id.desc()).limit(limit)
+    query = (
+        _logged()
+        .where(m.workspace_id == workspace_id)
+        .order_by(m.created_at.desc(), m.id.desc())
+        .limit(limit)
+    )
     with engine.connect() as conn:
         if campaign is not None:
-            campaign_id = conn.execute(
-                select(campaigns.c.id).where(
-                    campaigns.c.workspace_id == workspace_id, campaigns.c.name == campaign
-                )
-            ).scalar_one_or_none()
-            if campaign_id is None:
-                raise NotFound(f"活动「{campaign}」不存在")
+            campaign_id = _named(conn, campaigns, workspace_id, campaign, "活动")
             query = query.where(m.campaign_id == campaign_id)
+        if journey is not None:
+            journey_id = _named(conn, journeys, workspace_id, journey, "旅程")
+            query = query.where(m.journey_id == journey_id)
         if phone is not None:
             # Through the contact: the index on (contact_id, due_at) finds its messages.
             contact_id = conn.execute(
@@ -97,8 +104,20 @@ def message_page(
         if until is not None:
             query = query.where(m.created_at < until)
         if before_id is not None:
-            query = query.where(m.id < before_id)
+            query = query.where(_older_than(conn, workspace_id, before_id))
         return [LoggedMessage(*row) for row in conn.execute(query)]
+
+
+def _older_than(conn: Connection, workspace_id: int, message_id: int) -> ColumnElement[bool]:
+    """Messages after ``message_id`` in the log's order. A cursor whose message is gone
+    (its contact erased meanwhile) pages on by id alone."""
+    m = messages.c
+    created_at = conn.execute(
+        select(m.created_at).where(m.workspace_id == workspace_id, m.id == message_id)
+    ).scalar_one_or_none()
+    if created_at is None:
+        return m.id < message_id
+    return tuple_(m.created_at, m.id) < tuple_(created_at, message_id)
 
 
 def get_message(engine: Engine, *, workspace_id: int, message_id: int) -> LoggedMessage:
@@ -116,6 +135,7 @@ def _logged() -> Select[Any]:
         m.id,
         m.phone,
         campaigns.c.name,
+        journeys.c.name,
         m.kind,
         m.status,
         m.block_reason,
@@ -129,7 +149,17 @@ def _logged() -> Select[Any]:
         m.done_at,
         m.created_at,
     ).select_from(
-        messages.outerjoin(campaigns, campaigns.c.id == m.campaign_id).outerjoin(
-            channels, channels.c.id == m.channel_id
-        )
+        messages.outerjoin(campaigns, campaigns.c.id == m.campaign_id)
+        .outerjoin(journeys, journeys.c.id == m.journey_id)
+        .outerjoin(channels, channels.c.id == m.channel_id)
     )
+
+
+def _named(conn: Connection, table: Table, workspace_id: int, name: str, what: str) -> int:
+    """The id of the workspace's row of ``table`` called ``name``; NotFound otherwise."""
+    found = conn.execute(
+        select(table.c.id).where(table.c.workspace_id == workspace_id, table.c.name == name)
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"{what}「{name}」不存在")
+    return int(found)

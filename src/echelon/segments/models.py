@@ -12,6 +12,7 @@ per kind.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -671,3 +672,15 @@ class LiveSegment(BaseModel):
     segments: dict[int, Node]
     now: AwareDatetime
     timezone: str
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentUsers:
+    """What names a saved segment, by name: deleting it would break each of them."""
+
+    campaigns: tuple[str, ...]
+    journeys: tuple[str, ...]
+    segments: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.campaigns or self.journeys or self.segments)

@@ -1,5 +1,6 @@
-"""SQL of segments: saved definitions, member counts and pages, snapshots, and the
-clause a campaign's audience filter uses. Every statement is scoped to one workspace.
+"""SQL of segments: saved definitions, what names them, member counts and pages,
+snapshots, and the clause a campaign's audience filter uses. Every statement is
+scoped to one workspace.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    delete,
     exists,
     func,
     insert,
@@ -19,10 +21,17 @@ from sqlalchemy import (
     update,
 )
 
+from echelon.db.journeys import journey_versions, journeys
+from echelon.db.outbox import campaigns
 from echelon.db.segments import segment_snapshot_members, segment_snapshots, segments
 from echelon.db.tables import contacts, workspaces
 from echelon.segments.compiler import Scope, members_query, segment_predicate
-from echelon.segments.models import LiveSegment
+from echelon.segments.models import (
+    LiveSegment,
+    SegmentUsers,
+    parse_definition,
+    referenced_segments,
+)
 
 MEMBER_COLUMNS = (
     contacts.c.id,
@@ -66,6 +75,57 @@ def insert_segment(conn: Connection, workspace_id: int, **values: Any) -> int:
 
 def update_segment(conn: Connection, segment_id: int, **values: Any) -> None:
     conn.execute(update(segments).where(segments.c.id == segment_id).values(**values))
+
+
+def delete_segment(conn: Connection, workspace_id: int, segment_id: int) -> None:
+    conn.execute(
+        delete(segments).where(segments.c.workspace_id == workspace_id, segments.c.id == segment_id)
+    )
+
+
+def segment_users(conn: Connection, workspace_id: int, segment_id: int) -> SegmentUsers:
+    """The campaigns, journeys and other segments of the workspace that name the segment
+    (by id, as each stores it): a campaign's audience, a journey's trigger or ``segment``
+    condition in any of its versions, a segment's ``segment`` condition."""
+    using_campaigns = [
+        row.name
+        for row in conn.execute(
+            select(campaigns.c.name, campaigns.c.audience)
+            .where(campaigns.c.workspace_id == workspace_id)
+            .order_by(campaigns.c.name)
+        )
+        if row.audience.get("kind") == "segment" and row.audience.get("segment") == segment_id
+    ]
+    using_journeys = sorted(
+        {
+            row.name
+            for row in conn.execute(
+                select(journeys.c.name, journey_versions.c.definition).where(
+                    journeys.c.workspace_id == workspace_id,
+                    journey_versions.c.journey_id == journeys.c.id,
+                )
+            )
+            if segment_id in _journey_segments(row.definition)
+        }
+    )
+    using_segments = [
+        row.name
+        for row in segment_rows(conn, workspace_id)
+        if row.id != segment_id
+        and segment_id in referenced_segments(parse_definition(row.definition))
+    ]
+    return SegmentUsers(tuple(using_campaigns), tuple(using_journeys), tuple(using_segments))
+
+
+def _journey_segments(definition: dict[str, Any]) -> set[object]:
+    """The segments a stored journey definition names (journeys.GRAMMAR): its trigger's
+    (or scheduled audience's) and its ``segment`` conditions'."""
+    named: set[object] = {definition.get("trigger", {}).get("segment")}
+    for step in definition.get("steps", ()):
+        condition = step.get("if") or {}
+        if condition.get("kind") == "segment":
+            named.add(condition.get("segment"))
+    return named
 
 
 def definitions_by_id(conn: Connection, workspace_id: int, ids: Sequence[int]) -> dict[int, Any]:

@@ -1,5 +1,5 @@
-"""Segment service: create (from JSON or a preset), edit, show, list, count, members,
-export; and, for campaigns, snapshots and live evaluation inside their transaction.
+"""Segment service: create (from JSON or a preset), edit, delete, show, list, count,
+members, export; and, for campaigns, snapshots and live evaluation inside their transaction.
 
 One transaction per public function; ``now`` is always passed in, so a count says who
 was a member at that moment, the same on SQLite and PostgreSQL.
@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row
 
 from echelon.audience.phone import Carrier
-from echelon.errors import InvalidInput, NotFound
+from echelon.errors import EchelonError, InvalidInput, NotFound
 from echelon.segments import queries
 from echelon.segments.compiler import Scope, segment_predicate
 from echelon.segments.models import (
     InvalidDefinition,
     LiveSegment,
     Node,
+    SegmentUsers,
     definition_json,
     parse_definition,
     referenced_segments,
@@ -41,6 +42,24 @@ class SegmentNotFound(NotFound):
 
     def __init__(self, ref: int | str) -> None:
         super().__init__(f"分群「{ref}」不存在")
+
+
+class SegmentInUse(EchelonError):
+    code = "segment_in_use"
+    http_status = 409
+
+    def __init__(self, name: str, users: SegmentUsers) -> None:
+        named = [
+            f"{what}{'、'.join(f'「{n}」' for n in names)}"
+            for what, names in (
+                ("活动", users.campaigns),
+                ("自动旅程", users.journeys),
+                ("分群", users.segments),
+            )
+            if names
+        ]
+        super().__init__(f"分群「{name}」正在被使用，不能删除：{'；'.join(named)}")
+        self.users = users
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +156,18 @@ def edit_segment(
             values["definition"] = definition_json(node)
         queries.update_segment(conn, row.id, **values)
         return _segment(_get_row(conn, workspace_id, row.id))
+
+
+def delete_segment(engine: Engine, *, workspace_id: int, segment: int | str) -> Segment:
+    """Delete a segment no campaign, journey or other segment names (``SegmentInUse``
+    lists those that do); snapshots already taken of it stay with their campaigns."""
+    with engine.begin() as conn:
+        row = _get_row(conn, workspace_id, segment)
+        users = queries.segment_users(conn, workspace_id, row.id)
+        if users:
+            raise SegmentInUse(row.name, users)
+        queries.delete_segment(conn, workspace_id, row.id)
+        return _segment(row)
 
 
 def get_segment(engine: Engine, *, workspace_id: int, segment: int | str) -> Segment:

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from console_support import ACCESS, add_staff, sign_in
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from echelon.access.models import AuditEntry
-from echelon.access.service import create_user, list_audit
-from echelon.access.settings import AccessSettings
+from echelon.access.service import list_audit
 from echelon.api.app import create_app
 from echelon.audience.records import upsert_contacts
 from echelon.campaigns.service import create_campaign
@@ -27,28 +27,12 @@ from echelon.segments.service import create_segment
 from echelon.workspaces.service import Workspace, create_workspace, update_settings
 
 NOW = datetime.now(UTC)
-PASSWORD = "correct horse battery"
-ACCESS = AccessSettings(rate_per_minute=1_000_000, burst=1_000_000)
 
 
 def _shop(engine: Engine, slug: str) -> Workspace:
     workspace, _ = create_workspace(engine, slug=slug, name=f"{slug} 商城")
     update_settings(engine, workspace_id=workspace.id, signature="星河商城")
-    for email, role in (
-        ("boss@example.com", "owner"),
-        ("rui@example.com", "reviewer"),
-        ("mei@example.com", "marketer"),
-        ("ann@example.com", "analyst"),
-    ):
-        create_user(
-            engine,
-            workspace_id=workspace.id,
-            email=email,
-            name=email.split("@")[0],
-            role=role,
-            password=PASSWORD,
-            now=NOW,
-        )
+    add_staff(engine, workspace.id, NOW)
     upsert_contacts(
         engine,
         workspace_id=workspace.id,
@@ -113,19 +97,6 @@ def client(engine: Engine) -> Iterator[TestClient]:
         yield client
 
 
-def _sign_in(client: TestClient, email: str, workspace: str = "store") -> str:
-    answer = client.post(
-        "/login",
-        data={"workspace": workspace, "email": email, "password": PASSWORD, "next": "/"},
-        follow_redirects=False,
-    )
-    assert answer.status_code == 303, answer.text
-    page = client.get("/settings")
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found is not None
-    return found.group(1)
-
-
 def test_signing_in_and_out(client: TestClient) -> None:
     assert client.get("/", follow_redirects=False).headers["location"] == "/login?next=%2F"
     wrong = client.post(
@@ -134,7 +105,7 @@ def test_signing_in_and_out(client: TestClient) -> None:
     )
     assert wrong.status_code == 401
     assert "工作区、邮箱或密码不正确" in wrong.text
-    csrf = _sign_in(client, "boss@example.com")
+    csrf = sign_in(client, "boss@example.com")
     assert client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code
     assert client.get("/", follow_redirects=False).status_code == 303
 
@@ -169,7 +140,7 @@ PAGES = (
 
 
 def test_every_page_renders_for_the_owner(client: TestClient) -> None:
-    _sign_in(client, "boss@example.com")
+    sign_in(client, "boss@example.com")
     for path in PAGES:
         answer = client.get(path)
         assert answer.status_code == 200, (path, answer.text[-2000:])
@@ -177,7 +148,7 @@ def test_every_page_renders_for_the_owner(client: TestClient) -> None:
 
 
 def test_the_campaign_preview_shows_who_is_blocked_and_why(client: TestClient) -> None:
-    _sign_in(client, "boss@example.com")
+    sign_in(client, "boss@example.com")
     page = client.get("/campaigns/view", params={"name": "双11预热"}).text
     # The only VIP replied 退订: the preview counts them out, with the reason.
     assert re.search(r'id="preview-audience">1<', page)
@@ -188,14 +159,14 @@ def test_the_campaign_preview_shows_who_is_blocked_and_why(client: TestClient) -
 def test_the_inbox_shows_only_this_workspaces_replies_with_opt_outs_marked(
     client: TestClient,
 ) -> None:
-    _sign_in(client, "boss@example.com")
+    sign_in(client, "boss@example.com")
     page = client.get("/inbox").text
     assert "store 退订" in page and "other 退订" not in page
     assert "badge red" in page
 
 
 def test_a_reviewer_approves_but_reads_no_contacts(client: TestClient) -> None:
-    csrf = _sign_in(client, "rui@example.com")
+    csrf = sign_in(client, "rui@example.com")
     assert client.get("/", follow_redirects=False).headers["location"] == "/review"
     refused = client.get("/contacts")
     assert refused.status_code == 403
@@ -206,7 +177,7 @@ def test_a_reviewer_approves_but_reads_no_contacts(client: TestClient) -> None:
 
 
 def test_a_post_without_the_csrf_token_is_refused(client: TestClient) -> None:
-    _sign_in(client, "boss@example.com")
+    sign_in(client, "boss@example.com")
     answer = client.post(
         "/settings/users/add",
         data={"email": "x@example.com", "name": "x", "role": "owner", "password": "x" * 12},
@@ -217,7 +188,7 @@ def test_a_post_without_the_csrf_token_is_refused(client: TestClient) -> None:
 
 
 def test_an_htmx_error_goes_to_the_flash_area(client: TestClient) -> None:
-    csrf = _sign_in(client, "boss@example.com")
+    csrf = sign_in(client, "boss@example.com")
     answer = client.post(
         "/segments/count",
         data={"csrf_token": csrf, "mode": "json", "definition": '{"kind": "age"}'},
@@ -228,7 +199,7 @@ def test_an_htmx_error_goes_to_the_flash_area(client: TestClient) -> None:
 
 
 def test_a_malformed_builder_action_removes_nothing(client: TestClient) -> None:
-    csrf = _sign_in(client, "boss@example.com")
+    csrf = sign_in(client, "boss@example.com")
     for action in ("remove:x", "remove:", "remove:99"):
         answer = client.post(
             "/segments/builder",
@@ -239,7 +210,7 @@ def test_a_malformed_builder_action_removes_nothing(client: TestClient) -> None:
 
 
 def test_another_workspaces_contact_is_not_found(client: TestClient, engine: Engine) -> None:
-    _sign_in(client, "boss@example.com", workspace="other")
+    sign_in(client, "boss@example.com", workspace="other")
     upsert_contacts(
         engine,
         workspace_id=1,
@@ -254,7 +225,7 @@ def test_another_workspaces_contact_is_not_found(client: TestClient, engine: Eng
 
 
 def test_the_wizard_sets_up_an_ab_test_and_the_campaign_shows_it(client: TestClient) -> None:
-    csrf = _sign_in(client, "boss@example.com")
+    csrf = sign_in(client, "boss@example.com")
     form = {
         "csrf_token": csrf, "name": "双11 A/B", "audience": "consenting", "template": "双11",
         "ab_template": "双11", "ab_mode": "test", "ab_test_share": "50", "ab_window": "2",
@@ -300,7 +271,7 @@ def _consent_rows(page: str) -> list[str]:
 def test_a_marketer_withdraws_and_grants_marketing_consent(
     client: TestClient, engine: Engine
 ) -> None:
-    csrf = _sign_in(client, "mei@example.com")
+    csrf = sign_in(client, "mei@example.com")
     page = _profile(client)
     assert "营销同意有效" in page and 'id="consent-grant"' not in page
     assert "store_signup" in _consent_rows(page)[0]
@@ -352,7 +323,7 @@ def test_a_marketer_withdraws_and_grants_marketing_consent(
 
 
 def test_a_marketer_adds_and_removes_a_suppression(client: TestClient, engine: Engine) -> None:
-    csrf = _sign_in(client, "mei@example.com")
+    csrf = sign_in(client, "mei@example.com")
     assert "这个号码不在任何屏蔽名单中。" in _profile(client)
 
     added = client.post(
@@ -393,7 +364,7 @@ def test_a_marketer_adds_and_removes_a_suppression(client: TestClient, engine: E
 
 
 def test_a_marketer_erases_a_contact_on_request(client: TestClient, engine: Engine) -> None:
-    csrf = _sign_in(client, "mei@example.com")
+    csrf = sign_in(client, "mei@example.com")
     client.post("/contacts/suppress", data={"csrf_token": csrf, "phone": LI, "kind": "dnc"})
     page = _profile(client)
     assert f'data-confirm="将永久删除 {LI} 的全部个人数据' in page
@@ -412,7 +383,7 @@ def test_a_marketer_erases_a_contact_on_request(client: TestClient, engine: Engi
     assert again.status_code == 404 and "不存在" in again.text
 
     # The other workspace's 李四 is a different person and stays.
-    _sign_in(client, "boss@example.com", workspace="other")
+    sign_in(client, "boss@example.com", workspace="other")
     assert "营销同意有效" in _profile(client)
 
 
@@ -429,7 +400,7 @@ CHANGES = ("consent.grant", "consent.revoke", "suppression.add", "suppression.re
 def _unchanged(client: TestClient, engine: Engine) -> None:
     for action in (*CHANGES, "contact.erase"):
         assert _audit(engine, action) == [], action
-    _sign_in(client, "boss@example.com")
+    sign_in(client, "boss@example.com")
     page = _profile(client)
     assert "营销同意有效" in page and len(_consent_rows(page)) == 1
     assert "这个号码不在任何屏蔽名单中。" in page
@@ -438,7 +409,7 @@ def _unchanged(client: TestClient, engine: Engine) -> None:
 
 @pytest.mark.parametrize("email", ["ann@example.com", "rui@example.com"])
 def test_read_only_roles_change_no_contact(client: TestClient, engine: Engine, email: str) -> None:
-    csrf = _sign_in(client, email)
+    csrf = sign_in(client, email)
     for path, fields in ACTIONS:
         for phone in (LI, "13800138000"):
             answer = client.post(path, data={"csrf_token": csrf, "phone": phone, **fields})
@@ -450,7 +421,7 @@ def test_read_only_roles_change_no_contact(client: TestClient, engine: Engine, e
 def test_contact_changes_without_the_csrf_token_are_refused(
     client: TestClient, engine: Engine
 ) -> None:
-    _sign_in(client, "mei@example.com")
+    sign_in(client, "mei@example.com")
     for path, fields in ACTIONS:
         for token in ({}, {"csrf_token": "forged"}):
             answer = client.post(path, data={"phone": LI, **token, **fields})
@@ -468,13 +439,13 @@ def test_another_workspaces_contact_cannot_be_changed(client: TestClient, engine
         list_name=None,
         now=NOW,
     )
-    csrf = _sign_in(client, "boss@example.com", workspace="other")
+    csrf = sign_in(client, "boss@example.com", workspace="other")
     for path, fields in ACTIONS:
         answer = client.post(path, data={"csrf_token": csrf, "phone": "13900139000", **fields})
         assert answer.status_code == 404, (path, answer.text[-1000:])
     # Nothing was created here either (a grant would otherwise make the contact).
     assert client.get("/contacts/view", params={"phone": "13900139000"}).status_code == 404
-    _sign_in(client, "boss@example.com")
+    sign_in(client, "boss@example.com")
     page = _profile(client, "13900139000")
     assert "营销同意有效" in page and len(_consent_rows(page)) == 1
     assert "这个号码不在任何屏蔽名单中。" in page

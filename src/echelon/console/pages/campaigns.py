@@ -1,6 +1,7 @@
-"""Campaigns: the wizard (audience, template, schedule and window, throttle, budget),
-the preview before the start button (size, blocked by reason, cost, sample texts),
-live progress while sending, and the report with charts by hour, channel, carrier and
+"""Campaigns: the wizard (audience, template, channel, schedule and window, throttle,
+budget) and the same settings edited while a draft, the preview before the start
+button (size, blocked by reason, cost, sample texts), live progress while sending, an
+A/B test decided early, and the report with charts by hour, channel, carrier and
 province, and its exports."""
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from starlette.background import BackgroundTask
 
 from echelon.analytics.exports import export_messages
 from echelon.analytics.reports import campaign_report
-from echelon.campaigns.rollout import experiment_report
+from echelon.campaigns.metering import yuan
+from echelon.campaigns.models import Campaign
+from echelon.campaigns.rollout import decide_campaign, experiment_report
 from echelon.campaigns.service import (
     campaign_status,
     cancel_campaign,
     create_campaign,
+    draft_campaign,
+    edit_campaign,
     list_campaigns,
     pause_campaign,
     preview_campaign,
@@ -32,14 +37,17 @@ from echelon.campaigns.service import (
 from echelon.console import charts
 from echelon.console.format import light
 from echelon.console.forms import parse_amount, parse_count, parse_local
+from echelon.console.pages.content import message_test_form
 from echelon.console.web import Console, Page
-from echelon.content.templates import list_templates
+from echelon.content.templates import get_template, list_templates
+from echelon.dispatch.channel_admin import list_channels
 from echelon.errors import EchelonError, InvalidInput
 from echelon.segments.service import get_segment, list_segments
 
 AUDIENCES: Final = ("consenting", "segment", "tag", "list", "all")
 GROUPINGS: Final = ("hour", "channel", "carrier", "province")
 FINAL: Final = frozenset({"completed", "cancelled"})
+DONE_MESSAGES: Final = frozenset({"edited", "decided"})
 WAITING: Final = ("planned", "queued", "submitting")
 _MEDIA: Final = {
     "csv": "text/csv; charset=utf-8",
@@ -84,19 +92,12 @@ def register(router: APIRouter, console: Console) -> None:
         page = console.page(request, "campaigns:write")
         form = console.form_text(request)
         try:
-            kind = form.get("audience", "consenting")
-            audience: dict[str, Any] = {"kind": kind}
-            if kind == "segment":
-                segment = form.get("segment", "")
-                audience["segment"] = int(segment) if segment.isdigit() else segment
-            elif kind in ("tag", "list"):
-                audience[kind] = form.get(kind, "").strip()
             created = create_campaign(
                 console.engine,
                 workspace_id=page.workspace_id,
                 name=form.get("name", ""),
                 template=form.get("template", ""),
-                audience=audience,
+                audience=_audience(form),
                 send_at=parse_local(form.get("send_at"), page.zone),
                 ends_at=parse_local(form.get("ends_at"), page.zone),
                 throttle_per_second=parse_count(
@@ -105,13 +106,75 @@ def register(router: APIRouter, console: Console) -> None:
                 budget_yuan=parse_amount(form.get("budget")),
                 now=datetime.now(UTC),
                 experiment=_experiment(form),
+                channel=form.get("channel", "").strip() or None,
             )
         except EchelonError as exc:
             return _wizard(console, request, page, form, console.word(request, exc))
         return _to_view(console, created.name)
 
+    @router.get("/campaigns/edit")
+    def edit(request: Request, name: str) -> Response:
+        page = console.page(request, "campaigns:write")
+        campaign = draft_campaign(console.engine, workspace_id=page.workspace_id, name=name)
+        return _editor(console, request, page, campaign, _settings_form(campaign, page), None)
+
+    @router.post("/campaigns/update")
+    def update(request: Request) -> Response:
+        page = console.page(request, "campaigns:write")
+        form = console.form_text(request)
+        name = form.get("name", "")
+        campaign = draft_campaign(console.engine, workspace_id=page.workspace_id, name=name)
+        try:
+            edited = edit_campaign(
+                console.engine,
+                workspace_id=page.workspace_id,
+                name=campaign.name,
+                template=form.get("template", ""),
+                audience=_audience(form),
+                send_at=parse_local(form.get("send_at"), page.zone),
+                ends_at=parse_local(form.get("ends_at"), page.zone),
+                throttle_per_second=parse_count(
+                    form.get("throttle"), field=page.t("campaign.throttle")
+                ),
+                budget_yuan=parse_amount(form.get("budget")),
+                channel=form.get("channel", "").strip() or None,
+                now=datetime.now(UTC),
+            )
+        except EchelonError as exc:
+            message = console.word(request, exc)
+            return _editor(console, request, page, campaign, form, message, exc.http_status)
+        console.audit(
+            page,
+            "campaign.edit",
+            f"campaign:{edited.name}",
+            {
+                "template": edited.template,
+                "audience": edited.audience.model_dump(exclude_none=True),
+                "send_at": edited.send_at and edited.send_at.isoformat(),
+                "ends_at": edited.ends_at and edited.ends_at.isoformat(),
+                "throttle_per_second": edited.throttle_per_second,
+                "budget_yuan": None if edited.budget_e4 is None else str(yuan(edited.budget_e4)),
+                "channel": edited.channel,
+            },
+        )
+        return _to_view(console, edited.name, "edited")
+
+    @router.post("/campaigns/decide")
+    def decide(request: Request) -> Response:
+        page = console.page(request, "campaigns:write")
+        name = console.form_text(request).get("name", "")
+        report = decide_campaign(
+            console.engine,
+            workspace_id=page.workspace_id,
+            name=name,
+            now=datetime.now(UTC),
+            early=True,
+        )
+        console.audit(page, "campaign.decide", f"campaign:{name}", report["decision"] or {})
+        return _to_view(console, name, "decided")
+
     @router.get("/campaigns/view")
-    def view(request: Request, name: str) -> Response:
+    def view(request: Request, name: str, done: str = "") -> Response:
         page = console.page(request, "campaigns:read")
         status = campaign_status(console.engine, workspace_id=page.workspace_id, name=name)
         preview: dict[str, Any] | None = None
@@ -144,6 +207,20 @@ def register(router: APIRouter, console: Console) -> None:
             request,
             "campaigns/view.html",
             {
+                "done": done if done in DONE_MESSAGES else "",
+                "test": message_test_form(
+                    console,
+                    page,
+                    get_template(
+                        console.engine,
+                        workspace_id=page.workspace_id,
+                        name=status["campaign"]["template"],
+                    ),
+                    channel=status["campaign"]["channel"],
+                    campaign=name,
+                )
+                if page.may("messages:send") and page.may("templates:write")
+                else None,
                 "experiment": experiment,
                 "segment_name": segment_name,
                 "status": status,
@@ -311,23 +388,90 @@ def _wizard(
     chosen: dict[str, str],
     message: str | None,
 ) -> Response:
-    approved = list_templates(console.engine, workspace_id=page.workspace_id, status="approved")
     return console.render(
         request,
         "campaigns/new.html",
-        {
-            "form": chosen,
-            "message": message,
-            "templates": approved,
-            "segments": list_segments(console.engine, workspace_id=page.workspace_id),
-            "audiences": AUDIENCES,
-        },
+        {"form": chosen, "message": message, **_choices(console, page, None)},
         page=page,
     )
 
 
-def _to_view(console: Console, name: str) -> Response:
-    return console.redirect(f"/campaigns/view?name={quote(name, safe='')}")
+def _editor(
+    console: Console,
+    request: Request,
+    page: Page,
+    campaign: Campaign,
+    chosen: dict[str, str],
+    message: str | None,
+    status_code: int = 200,
+) -> Response:
+    return console.render(
+        request,
+        "campaigns/edit.html",
+        {
+            "campaign": campaign,
+            "form": chosen,
+            "message": message,
+            **_choices(console, page, campaign.template),
+        },
+        page=page,
+        status_code=status_code,
+    )
+
+
+def _choices(console: Console, page: Page, current_template: str | None) -> dict[str, Any]:
+    """What the settings form offers: approved templates (and a draft's own, whatever
+    its status now), segments, audiences and channels."""
+    templates = list_templates(console.engine, workspace_id=page.workspace_id)
+    return {
+        "templates": [
+            t for t in templates if t.review_status == "approved" or t.name == current_template
+        ],
+        "segments": list_segments(console.engine, workspace_id=page.workspace_id),
+        "audiences": AUDIENCES,
+        "channels": list_channels(console.engine, workspace_id=page.workspace_id),
+    }
+
+
+def _settings_form(campaign: Campaign, page: Page) -> dict[str, str]:
+    """A draft's stored settings as the form's fields (times in the workspace's zone)."""
+    audience = campaign.audience
+    form = {
+        "audience": audience.kind,
+        "template": campaign.template,
+        "send_at": _local_field(campaign.send_at, page),
+        "ends_at": _local_field(campaign.ends_at, page),
+        "throttle": ""
+        if campaign.throttle_per_second is None
+        else str(campaign.throttle_per_second),
+        "budget": "" if campaign.budget_e4 is None else str(yuan(campaign.budget_e4)),
+        "channel": campaign.channel or "",
+    }
+    if audience.kind == "segment":
+        form["segment"] = str(audience.segment or "")
+    elif audience.kind in ("tag", "list"):
+        form[audience.kind] = (audience.tag if audience.kind == "tag" else audience.list) or ""
+    return form
+
+
+def _local_field(moment: datetime | None, page: Page) -> str:
+    return "" if moment is None else moment.astimezone(page.zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def _audience(form: dict[str, str]) -> dict[str, Any]:
+    kind = form.get("audience", "consenting")
+    audience: dict[str, Any] = {"kind": kind}
+    if kind == "segment":
+        segment = form.get("segment", "")
+        audience["segment"] = int(segment) if segment.isdigit() else segment
+    elif kind in ("tag", "list"):
+        audience[kind] = form.get(kind, "").strip()
+    return audience
+
+
+def _to_view(console: Console, name: str, done: str = "") -> Response:
+    suffix = f"&done={done}" if done else ""
+    return console.redirect(f"/campaigns/view?name={quote(name, safe='')}{suffix}")
 
 
 def _experiment(form: dict[str, str]) -> dict[str, Any] | None:

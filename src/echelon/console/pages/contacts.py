@@ -1,54 +1,51 @@
-"""Contacts: search by number or name, a contact's profile (consent history, events,
-messages, replies) with the routine compliance work on it — grant or withdraw marketing
-consent, add or remove a suppression, erase the person's data on request — and the
-import wizard: upload a CSV or XLSX, map its columns, name the consent source, watch
-the progress, download the rejected rows.
+"""Contacts: search by number or name, and a contact's profile (consent history,
+events, messages, replies) with the routine work on it — add and remove tags, grant
+or withdraw consent for each purpose (marketing, service), add or remove a
+suppression, erase the person's data on request. (Editing the fields is
+``contact_edit.py``, the import wizard ``imports.py``.)
 
 Every change goes through the audience service functions the API and CLI use, needs
-``contacts:write``, is audited, and answers a refusal with the profile and its reason.
+``contacts:write``, is audited, and answers a refusal with the page and its reason.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Final
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from starlette.background import BackgroundTask
 
-from echelon.audience.consent import grant_consent, revoke_consent
+from echelon.audience.consent import PURPOSES, grant_consent, revoke_consent
 from echelon.audience.contacts import (
     ContactProfile,
     count_contacts,
     export_contacts,
     get_contact,
 )
-from echelon.audience.importing import CONTACT_COLUMNS, ContactImportOptions, import_contacts
+from echelon.audience.profile import retag_contact
 from echelon.audience.records import erase_contact, search_contacts
 from echelon.audience.suppression import add_suppression, remove_suppression
 from echelon.console import charts
 from echelon.console.i18n import Problem
-from echelon.console.imports import ImportJob, overrides
+from echelon.console.pages.imports import ADDABLE_SUPPRESSIONS
 from echelon.console.queries import inbox
 from echelon.console.web import Console, Page
 from echelon.dispatch.log import message_page
 from echelon.errors import EchelonError
-from echelon.workspaces.service import Workspace
 
 PAGE_SIZE = 50
-IMPORT_BATCH = 5_000
-# What a person may put on a number by hand (``invalid`` comes from receipts).
-ADDABLE_SUPPRESSIONS: Final = ("opt_out", "blacklist", "dnc")
 CONSENT_SOURCES: Final = ("store", "web_form", "checkout_checkbox", "phone_call", "paper_form")
 CONSOLE_SOURCE: Final = "console"
 SOURCE_LIMIT: Final = 64
 TEXT_LIMIT: Final = 500
+MARKETING: Final = "marketing"
 
 
 def register(router: APIRouter, console: Console) -> None:
@@ -117,6 +114,7 @@ def register(router: APIRouter, console: Console) -> None:
     @router.post("/contacts/consent/grant")
     def consent_grant(request: Request) -> Response:
         def run(page: Page, profile: ContactProfile, form: dict[str, str]) -> str:
+            purpose = _purpose(form)
             source = _bounded(page, form.get("source", ""), SOURCE_LIMIT, "contact.grant_source")
             if not source:
                 raise Problem("contact.need_source")
@@ -125,26 +123,27 @@ def register(router: APIRouter, console: Console) -> None:
                 console.engine,
                 workspace_id=page.workspace_id,
                 phone=profile.phone,
-                purpose="marketing",
+                purpose=purpose,
                 source=source,
                 proof=proof,
                 now=datetime.now(UTC),
             )
             if not granted:
-                return "consent_exists"
+                return _done(purpose, "consent_exists")
             console.audit(
                 page,
                 "consent.grant",
                 f"contact:{profile.phone}",
-                {"purpose": "marketing", "source": source, "proof": proof is not None},
+                {"purpose": purpose, "source": source, "proof": proof is not None},
             )
-            return "consent_granted"
+            return _done(purpose, "consent_granted")
 
         return change(request, run)
 
     @router.post("/contacts/consent/withdraw")
     def consent_withdraw(request: Request) -> Response:
         def run(page: Page, profile: ContactProfile, form: dict[str, str]) -> str:
+            purpose = _purpose(form)
             source = (
                 _bounded(page, form.get("source", ""), SOURCE_LIMIT, "contact.withdraw_source")
                 or CONSOLE_SOURCE
@@ -153,19 +152,19 @@ def register(router: APIRouter, console: Console) -> None:
                 console.engine,
                 workspace_id=page.workspace_id,
                 phone=profile.phone,
-                purpose="marketing",
+                purpose=purpose,
                 source=source,
                 now=datetime.now(UTC),
             )
             if not revoked:
-                return "consent_missing"
+                return _done(purpose, "consent_missing")
             console.audit(
                 page,
                 "consent.revoke",
                 f"contact:{profile.phone}",
-                {"purpose": "marketing", "source": source},
+                {"purpose": purpose, "source": source},
             )
-            return "consent_withdrawn"
+            return _done(purpose, "consent_withdrawn")
 
         return change(request, run)
 
@@ -208,6 +207,41 @@ def register(router: APIRouter, console: Console) -> None:
             return "unsuppressed"
 
         return change(request, run)
+
+    # -- the profile's fields and tags -------------------------------------------------
+
+    @router.post("/contacts/tags/add")
+    def tags_add(request: Request) -> Response:
+        def run(page: Page, profile: ContactProfile, form: dict[str, str]) -> str:
+            if not form.get("tags", "").strip():
+                raise Problem("contact.need_tag")
+            return retag(page, profile, add=[form.get("tags", "")])
+
+        return change(request, run)
+
+    @router.post("/contacts/tags/remove")
+    def tags_remove(request: Request) -> Response:
+        def run(page: Page, profile: ContactProfile, form: dict[str, str]) -> str:
+            return retag(page, profile, remove=[form.get("tag", "")])
+
+        return change(request, run)
+
+    def retag(
+        page: Page, profile: ContactProfile, *, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> str:
+        added, removed = retag_contact(
+            console.engine,
+            workspace_id=page.workspace_id,
+            phone=profile.phone,
+            add=add,
+            remove=remove,
+        )
+        if not added and not removed:
+            return "tags_unchanged"
+        console.audit(
+            page, "contact.tag", f"contact:{profile.phone}", {"added": added, "removed": removed}
+        )
+        return "tags_changed"
 
     @router.post("/contacts/erase")
     def erase(request: Request) -> Response:
@@ -252,96 +286,6 @@ def register(router: APIRouter, console: Console) -> None:
             background=BackgroundTask(path.unlink, missing_ok=True),
         )
 
-    # -- the import wizard -------------------------------------------------------------
-
-    @router.get("/contacts/import")
-    def import_start(request: Request) -> Response:
-        page = console.page(request, "contacts:write")
-        return console.render(request, "contacts/import_upload.html", {}, page=page)
-
-    @router.post("/contacts/import")
-    def import_upload(request: Request, file: Annotated[UploadFile, File()]) -> Response:
-        page = console.page(request, "contacts:write")
-        job = console.imports.upload(
-            workspace_id=page.workspace_id,
-            filename=file.filename or "",
-            stream=file.file,
-            now=datetime.now(UTC),
-        )
-        return console.redirect(f"/contacts/import/map?job={job.id}")
-
-    @router.get("/contacts/import/map")
-    def import_map(request: Request, job: str) -> Response:
-        page = console.page(request, "contacts:write")
-        found = console.imports.get(job, workspace_id=page.workspace_id)
-        return console.render(
-            request,
-            "contacts/import_map.html",
-            {"job": found, "fields": list(CONTACT_COLUMNS)},
-            page=page,
-        )
-
-    @router.post("/contacts/import/run")
-    def import_run(request: Request) -> Response:
-        page = console.page(request, "contacts:write")
-        form = console.form_text(request)
-        found = console.imports.get(form.get("job", ""), workspace_id=page.workspace_id)
-        chosen = {
-            header: form.get(f"map.{index}", "") for index, header in enumerate(found.headers)
-        }
-        options = ContactImportOptions(
-            columns=overrides(found.headers, chosen),
-            consent_source=_text(form.get("consent_source")),
-            consent_proof=_text(form.get("consent_proof")),
-            list_name=_text(form.get("list_name")),
-            rejects_path=found.directory / "rejects.csv",
-            batch_size=IMPORT_BATCH,
-        )
-        workspace = Workspace(
-            page.workspace.id, page.workspace.slug, page.workspace.name, page.workspace.timezone
-        )
-
-        def run(path: Path, progress: Any) -> Any:
-            report = import_contacts(
-                console.engine,
-                workspace=workspace,
-                path=path,
-                options=options,
-                now=datetime.now(UTC),
-                progress=progress,
-            )
-            if options.consent_source and report.extra.get("consent_granted"):
-                console.audit(
-                    page,
-                    "consent.grant",
-                    "contacts:import",
-                    {"source": options.consent_source, "file": found.filename},
-                )
-            return report
-
-        console.imports.start(found, run)
-        return console.redirect(f"/contacts/import/status?job={found.id}")
-
-    @router.get("/contacts/import/status")
-    def import_status(request: Request, job: str) -> Response:
-        page = console.page(request, "contacts:write")
-        found = console.imports.get(job, workspace_id=page.workspace_id)
-        template = "contacts/_import_progress.html" if page.htmx else "contacts/import_status.html"
-        return console.render(request, template, {"job": found}, page=page)
-
-    @router.get("/contacts/import/rejects")
-    def import_rejects(request: Request, job: str) -> Response:
-        page = console.page(request, "contacts:write")
-        found: ImportJob = console.imports.get(job, workspace_id=page.workspace_id)
-        path = found.rejects_path
-        if path is None or not path.is_file():
-            return console.error(request, page.t("import.no_rejects"), 404)
-        return FileResponse(
-            path,
-            media_type="text/csv; charset=utf-8",
-            filename=f"{Path(found.filename).stem}.rejects.csv",
-        )
-
 
 def _profile(
     console: Console,
@@ -360,7 +304,7 @@ def _profile(
             console.engine, workspace_id=page.workspace_id, phone=profile.phone, limit=50
         )
     replies = inbox(console.engine, workspace_id=page.workspace_id, phone=profile.phone)
-    live = [c for c in profile.consents if c.purpose == "marketing" and c.revoked_at is None]
+    live = {c.purpose: c for c in profile.consents if c.revoked_at is None}
     return console.render(
         request,
         "contacts/view.html",
@@ -368,7 +312,9 @@ def _profile(
             "contact": profile,
             "messages": sent,
             "replies": replies,
-            "marketing": live[-1] if live else None,
+            "marketing": live.get(MARKETING),
+            "live": live,
+            "purposes": [p for p in PURPOSES if p != MARKETING],
             "addable": ADDABLE_SUPPRESSIONS,
             "consent_sources": CONSENT_SOURCES,
             "done": done if page.t.has(f"contact.done.{done}") else "",
@@ -387,7 +333,14 @@ def _bounded(page: Page, value: str, limit: int, label: str) -> str:
     return text
 
 
-def _text(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    return value.strip() or None
+def _purpose(form: dict[str, str]) -> str:
+    purpose = form.get("purpose", "") or MARKETING
+    if purpose not in PURPOSES:
+        raise Problem("contact.bad_purpose")
+    return purpose
+
+
+def _done(purpose: str, what: str) -> str:
+    """The outcome's key: marketing's own (the words a marketer sees most), else the
+    purpose's."""
+    return what if purpose == MARKETING else f"{purpose}_{what}"

@@ -1,7 +1,7 @@
 """Segments: a builder for the condition language — a list of conditions joined by
 "all" or "any", or the definition as JSON — with the live count and its carrier and
-province breakdown updated as conditions change; saved segments, their members, and
-new segments from the built-in presets."""
+province breakdown updated as conditions change; saved segments, their members, new
+segments from the built-in presets, and deleting one nothing uses."""
 
 from __future__ import annotations
 
@@ -31,9 +31,11 @@ from echelon.segments.presets import PRESETS
 from echelon.segments.service import (
     Segment,
     SegmentCount,
+    SegmentInUse,
     count_segment,
     create_from_preset,
     create_segment,
+    delete_segment,
     edit_segment,
     get_segment,
     list_members,
@@ -74,7 +76,7 @@ def breakdown(count: SegmentCount, t: Translator) -> dict[str, Any]:
 
 def register(router: APIRouter, console: Console) -> None:
     @router.get("/segments")
-    def segments(request: Request) -> Response:
+    def segments(request: Request, done: str = "") -> Response:
         page = console.page(request, "segments:read")
         return console.render(
             request,
@@ -82,6 +84,7 @@ def register(router: APIRouter, console: Console) -> None:
             {
                 "segments": list_segments(console.engine, workspace_id=page.workspace_id),
                 "presets": list(PRESETS.values()),
+                "done": done == "deleted",
             },
             page=page,
         )
@@ -223,31 +226,73 @@ def register(router: APIRouter, console: Console) -> None:
     def view(request: Request, id: int, after_id: int = 0) -> Response:
         page = console.page(request, "segments:read")
         segment = get_segment(console.engine, workspace_id=page.workspace_id, segment=id)
-        now = datetime.now(UTC)
-        counted = count_segment(
-            console.engine, workspace_id=page.workspace_id, segment=segment.id, now=now
+        return _view(console, request, page, segment, after_id=after_id)
+
+    @router.post("/segments/delete")
+    def delete(request: Request) -> Response:
+        page = console.page(request, "segments:write")
+        form = console.form_text(request)
+        segment = get_segment(
+            console.engine, workspace_id=page.workspace_id, segment=_id(form.get("id", ""))
         )
-        members = list_members(
-            console.engine,
-            workspace_id=page.workspace_id,
-            segment=segment.id,
-            now=now,
-            after_id=max(after_id, 0),
-            limit=MEMBERS_PAGE,
+        try:
+            delete_segment(console.engine, workspace_id=page.workspace_id, segment=segment.id)
+        except SegmentInUse as exc:
+            return _view(
+                console, request, page, segment, message=exc.message, status_code=exc.http_status
+            )
+        console.audit(
+            page,
+            "segment.delete",
+            f"segment:{segment.id}",
+            {"name": segment.name, "definition": segment.definition},
         )
-        return console.render(
-            request,
-            "segments/view.html",
-            {
-                "segment": segment,
-                "count": counted,
-                "members": members,
-                "next_after_id": members[-1].id if len(members) == MEMBERS_PAGE else None,
-                "definition": definition_text(segment.definition),
-                **breakdown(counted, page.t),
-            },
-            page=page,
-        )
+        return console.redirect("/segments?done=deleted")
+
+
+def _id(text: str) -> int:
+    """A posted segment id; anything else names no segment (0 is none's id)."""
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
+
+
+def _view(
+    console: Console,
+    request: Request,
+    page: Page,
+    segment: Segment,
+    *,
+    after_id: int = 0,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    now = datetime.now(UTC)
+    counted = count_segment(
+        console.engine, workspace_id=page.workspace_id, segment=segment.id, now=now
+    )
+    members = list_members(
+        console.engine,
+        workspace_id=page.workspace_id,
+        segment=segment.id,
+        now=now,
+        after_id=max(after_id, 0),
+        limit=MEMBERS_PAGE,
+    )
+    return console.render(
+        request,
+        "segments/view.html",
+        {
+            "segment": segment,
+            "count": counted,
+            "members": members,
+            "next_after_id": members[-1].id if len(members) == MEMBERS_PAGE else None,
+            "definition": definition_text(segment.definition),
+            "message": message,
+            **breakdown(counted, page.t),
+        },
+        page=page,
+        status_code=status_code,
+    )
 
 
 def _definition(combinator: str, rows: list[Row], json_text: str | None) -> Any:
