@@ -229,7 +229,7 @@ def _histories(
     m = messages.c
     # Statuses are filtered here, not in SQL: with only the contact and the time in the
     # query, (contact_id, due_at) is its one useful index. A status condition tempted
-    # both databases into (status, due_at), which spans every message of a plan in
+    # both databases into (status, due_at, id), which spans every message of a plan in
     # progress — read again for every page.
     if len(contact_ids) == 1:
         rows = conn.execute(
