@@ -78,3 +78,17 @@ def test_one_of_matches_like_in(engine: Engine) -> None:
             select(workspaces.c.slug).where(one_of(conn, workspaces.c.slug, ["w1", "x"], name="s"))
         ).scalars()
         assert list(slugs) == ["w1"]
+
+
+def test_update_rows_touches_only_the_rows_its_condition_admits(engine: Engine) -> None:
+    ids = seed(engine, 4)
+    rows = [{"id": i, "name": f"新{i}"} for i in ids]
+    with engine.begin() as conn:
+        updated = update_rows(
+            conn, workspaces, rows, where=workspaces.c.slug.in_(("w1", "w2", "none"))
+        )
+        names = {
+            slug: name for slug, name in conn.execute(select(workspaces.c.slug, workspaces.c.name))
+        }
+    assert updated == 2
+    assert names == {"w0": "店0", "w1": f"新{ids[1]}", "w2": f"新{ids[2]}", "w3": "店3"}

@@ -1,9 +1,9 @@
 """The dispatcher: due messages out of the outbox, through the gate, to a channel, and
 what comes back — receipts and replies — into the database.
 
-One asyncio loop drives the channels; every database call runs on one worker thread,
-so the loop keeps serving sockets while a batch is written, and on SQLite there is
-exactly one writer. A cycle:
+One asyncio loop drives the channels; every database call runs on one worker thread
+(claims on a second one on PostgreSQL), so the loop keeps serving sockets while a
+batch is written, and on SQLite there is exactly one writer. A cycle:
 
 1. every few seconds: renew the channel leases (taking over an expired one first
    settles what its last holder left ``submitting`` as ``unknown``), start or stop
@@ -11,8 +11,9 @@ exactly one writer. A cycle:
 2. claim a batch of due ``queued`` messages, re-run the gate (an opt-out may have come
    in since planning), route each to a channel, and commit them as ``submitting``;
 3. submit each channel's share pipelined, then write every outcome in one batch:
-   ``submitted`` with its provider id, ``unknown``, a retry with backoff (failing over
-   to another channel after ``failover_after`` tries), or ``failed`` with the reason;
+   ``submitted`` with its provider id (or ended at once when its receipt came first),
+   ``unknown``, a retry with backoff (failing over to another channel after
+   ``failover_after`` tries), or ``failed`` with the reason;
 4. receipts and replies arriving meanwhile are buffered and written every few
    milliseconds in one transaction per flush.
 
@@ -30,7 +31,7 @@ import socket
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -53,10 +54,11 @@ from echelon.compliance.gate import Candidate, Policy, judge
 from echelon.compliance.policy import load_policy
 from echelon.compliance.rules import BlockReason, Kind
 from echelon.db.outbox import campaigns
+from echelon.db.statistics import refresh_statistics
 from echelon.dispatch import queries
 from echelon.dispatch.inbound import (
-    apply_pending_receipts,
     learn_invalid_numbers,
+    link_early_receipts,
     record_receipts_in,
     record_reply,
 )
@@ -147,6 +149,17 @@ class Dispatcher:
         self._factory = channel_factory
         self._clock = clock
         self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="echelon-db")
+        # On PostgreSQL claims run beside the writes of outcomes and receipts: they
+        # touch only queued rows, the writes only rows already claimed. SQLite has one
+        # writer whatever the threads, so there one thread does everything.
+        self._claim_thread = (
+            ThreadPoolExecutor(1, thread_name_prefix="echelon-claim")
+            if engine.dialect.name == "postgresql"
+            else self._db_thread
+        )
+        # Planner statistics refreshed beside the dispatch, never in its way.
+        self._upkeep_thread = ThreadPoolExecutor(1, thread_name_prefix="echelon-upkeep")
+        self._upkeep: asyncio.Future[list[str]] | None = None
         self._channels: dict[int, Channel] = {}
         self._rows: dict[int, ChannelRow] = {}
         self._all_routes: list[ChannelRow] = []
@@ -230,7 +243,11 @@ class Dispatcher:
         await asyncio.gather(flusher, return_exceptions=True)
         await self._flush_inbound()
         await self._db(self._release)
+        self._claim_thread.shutdown(wait=True)
         self._db_thread.shutdown(wait=True)
+        if self._upkeep is not None:
+            await asyncio.gather(self._upkeep, return_exceptions=True)
+        self._upkeep_thread.shutdown(wait=True)
 
     def _release(self) -> None:
         with self._engine.begin() as conn:
@@ -243,6 +260,10 @@ class Dispatcher:
 
     # -- channels and leases ----------------------------------------------------------
     async def _refresh(self) -> None:
+        if self._upkeep is None or self._upkeep.done():
+            self._upkeep = asyncio.get_running_loop().run_in_executor(
+                self._upkeep_thread, _refresh_statistics, self._engine
+            )
         rows, held, settled, workspaces, throttles = await self._db(self._refresh_in_db)
         self.stats.settled_unknown += settled
         self._workspaces = workspaces
@@ -318,7 +339,8 @@ class Dispatcher:
         """Claim one batch and start sending it; how many were claimed (0: none due)."""
         now = time.monotonic()
         skip = [c for c, bucket in self._buckets.items() if not bucket.available(now)]
-        batch, claimed = await self._db(self._claim, skip)
+        loop = asyncio.get_running_loop()
+        batch, claimed = await loop.run_in_executor(self._claim_thread, self._claim, skip)
         if not claimed:
             return 0
         if batch:
@@ -332,7 +354,7 @@ class Dispatcher:
     def _claim(self, skip_campaigns: Sequence[int]) -> tuple[dict[int, list[Claimed]], int]:
         now = self._clock()
         workspace_ids = {self._rows[c].workspace_id for c in self._channels}
-        with self._engine.begin() as conn:
+        with _batch(self._engine) as conn:
             rows = queries.claim_due(
                 conn,
                 workspace_ids=workspace_ids,
@@ -486,7 +508,7 @@ class Dispatcher:
         now = self._clock()
         changes: list[dict[str, Any]] = []
         invalid: dict[int, set[str]] = defaultdict(set)
-        accepted: dict[int, set[str]] = defaultdict(set)
+        accepted: dict[int, dict[str, tuple[Claimed, dict[str, Any]]]] = defaultdict(dict)
         for channel_id, rows, outcomes, sent_at in results:
             for row, outcome in zip(rows, outcomes, strict=True):
                 change = self._outcome_change(row, outcome, now, sent_at)
@@ -494,24 +516,31 @@ class Dispatcher:
                 if change["status"] == "unknown":
                     self._unknown_on.add(channel_id)
                 if change["status"] == "submitted" and outcome.provider_id:
-                    accepted[channel_id].add(outcome.provider_id)
+                    accepted[channel_id][outcome.provider_id] = (row, change)
                 elif change["status"] == "failed":
                     invalid[row.workspace_id].add(row.phone)
-        with self._engine.begin() as conn:
+        with _batch(self._engine) as conn:
+            for channel_id, by_provider in accepted.items():
+                # Receipts that overtook their submit response: the message is written
+                # submitted and ended at once, and a 空号 among them counts as any other.
+                linked = {provider_id: row.id for provider_id, (row, _) in by_provider.items()}
+                endings = link_early_receipts(conn, channel_id=channel_id, linked=linked)
+                for row, change in by_provider.values():
+                    ending = endings.get(row.id)
+                    if ending is None:
+                        continue
+                    change |= {"status": ending.status, "error_code": ending.error_code,
+                               "done_at": ending.done_at}  # fmt: skip
+                    if ending.status != "delivered" and ending.error_code:
+                        invalid[row.workspace_id].add(row.phone)
             for shape in _by_keys(changes):
                 queries.write_messages(conn, shape)
-            for channel_id, provider_ids in accepted.items():
-                if apply_pending_receipts(
-                    conn, channel_id=channel_id, provider_ids=provider_ids, now=now
-                ):
-                    # Receipts that arrived before their submit response end their
-                    # messages only now: a 空号 among them counts like any other.
-                    for workspace_id, phone in queries.refused_numbers(
-                        conn, channel_id, provider_ids
-                    ):
-                        invalid[workspace_id].add(phone)
             for workspace_id, phones in invalid.items():
-                learn_invalid_numbers(conn, workspace_id=workspace_id, phones=phones, now=now)
+                workspace = self._workspaces.get(workspace_id)
+                learn_invalid_numbers(
+                    conn, workspace_id=workspace_id, phones=phones, now=now,
+                    settings=workspace.settings if workspace else None,
+                )  # fmt: skip
 
     def _outcome_change(
         self, row: Claimed, outcome: SubmitOutcome, now: datetime, sent_at: datetime
@@ -582,14 +611,18 @@ class Dispatcher:
             else:
                 replies.append((channel_id, item))
         if receipts:
-            with self._engine.begin() as conn:
+            with _batch(self._engine) as conn:
                 for channel_id, batch in receipts.items():
+                    workspace_id = self._rows[channel_id].workspace_id
+                    workspace = self._workspaces.get(workspace_id)
                     self.stats.receipts += record_receipts_in(
                         conn,
                         channel_id=channel_id,
                         received=batch,
                         now=now,
                         reconcile=channel_id in self._unknown_on,
+                        workspace_id=workspace_id,
+                        settings=workspace.settings if workspace else None,
                     )
         for channel_id, reply in replies:
             row = self._rows[channel_id]
@@ -599,6 +632,27 @@ class Dispatcher:
             )  # fmt: skip
             self.stats.replies += 1
             self.stats.opt_outs += outcome.opted_out
+
+
+def _refresh_statistics(engine: Engine) -> list[str]:
+    try:
+        return refresh_statistics(engine, ("messages", "receipts"))
+    except Exception:  # statistics are an optimisation: never stop dispatching for them
+        log.exception("could not refresh planner statistics")
+        return []
+
+
+@contextlib.contextmanager
+def _batch(engine: Engine) -> Iterator[Connection]:
+    """A transaction of the dispatcher's batched statements. On PostgreSQL each is
+    planned for its own arrays: a plan cached while ``receipts`` and ``messages`` were
+    small (a new installation's first campaign) scans them sequentially once they are
+    not — measured at 50,000 messages: 0.9 s per receipt batch, half the dispatch time
+    and four times the database's CPU."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield conn
 
 
 def _by_workspace(rows: list[Claimed]) -> dict[int, list[Claimed]]:

@@ -3,15 +3,15 @@
 Receipts are idempotent (DESIGN, invariant 5): each is stored once per (channel,
 provider id, status) as it arrived, then applied to its message if the message is
 known by that provider id. One arriving twice changes nothing the second time; one
-arriving before its submit response waits, stored, until ``apply_pending_receipts``
-runs after the response is recorded. A reply is kept, tied to the latest message sent
-to that number, and an opt-out keyword suppresses the number and revokes its
-marketing consent in the same transaction.
+arriving before its submit response waits, stored, until the response is recorded
+(``link_early_receipts``). A reply is kept, tied to the latest message sent to that
+number, and an opt-out keyword suppresses the number and revokes its marketing
+consent in the same transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,14 +23,13 @@ from echelon.audience.consent import revoke_in
 from echelon.audience.phone import InvalidNumber, normalise_phone
 from echelon.audience.suppression import add_suppressions
 from echelon.channels.base import InboundReply, Receipt
-from echelon.db.lists import one_of
+from echelon.db.lists import one_of, update_rows
 from echelon.db.outbox import channels, messages, receipts, replies
 from echelon.db.tables import contacts
+from echelon.dispatch import queries
 from echelon.dispatch.rules import OptOutKeywords
 from echelon.dispatch.send import enqueue_in
-from echelon.dispatch.settings import load_dispatch_settings
-
-earlier = receipts.alias("earlier")
+from echelon.dispatch.settings import DispatchSettings, load_dispatch_settings
 
 # Final receipt states that end a message; an intermediate or "unknown" one is kept only.
 _FINAL = ("delivered", "undelivered", "expired", "rejected")
@@ -53,13 +52,18 @@ def record_receipts_in(
     received: Sequence[Receipt],
     now: datetime,
     reconcile: bool = True,
+    workspace_id: int | None = None,
+    settings: DispatchSettings | None = None,
 ) -> int:
     """``record_receipts`` inside the caller's transaction (the dispatcher batches).
     ``reconcile``: look for ``unknown`` messages the receipts may settle; the dispatcher
-    skips it while no message of the channel can be ``unknown``."""
-    workspace_id = conn.execute(
-        select(channels.c.workspace_id).where(channels.c.id == channel_id)
-    ).scalar_one()
+    skips it while no message of the channel can be ``unknown``. ``workspace_id`` and
+    ``settings``: the channel's workspace and its dispatch settings, when the caller
+    holds them already (the dispatcher, every few milliseconds)."""
+    if workspace_id is None:
+        workspace_id = conn.execute(
+            select(channels.c.workspace_id).where(channels.c.id == channel_id)
+        ).scalar_one()
     provider_ids = {r.provider_id for r in received}
     known = {
         (provider_id, status)
@@ -90,28 +94,59 @@ def record_receipts_in(
             }
         )
     if new:
-        conn.execute(insert(receipts), new)
-    apply_pending_receipts(conn, channel_id=channel_id, provider_ids=provider_ids, now=now)
+        _store_and_apply(conn, channel_id=channel_id, new=new, now=now)
     if reconcile and any(row["destination"] for row in new):
         reconciled = reconcile_unknown(conn, channel_id=channel_id, provider_ids=provider_ids)
-        if reconciled:
-            apply_pending_receipts(conn, channel_id=channel_id, provider_ids=reconciled, now=now)
-    failed_phones = {
-        row["destination"]
-        for row in new
-        if row["destination"] and row["status"] != "delivered" and row["error_code"]
-    }
-    if failed_phones:
-        learn_invalid_numbers(conn, workspace_id=workspace_id, phones=failed_phones, now=now)
+        apply_pending_receipts(conn, channel_id=channel_id, linked=reconciled, now=now)
+    failed = [row for row in new if row["destination"] and row["status"] != "delivered"]
+    if any(row["error_code"] for row in failed):
+        settings = settings or load_dispatch_settings(conn, workspace_id)
+        # Only a 空号-type code can put a number on the list: others need no count.
+        codes = settings.invalid_codes
+        phones = {str(row["destination"]) for row in failed if row["error_code"] in codes}
+        if phones:
+            learn_invalid_numbers(
+                conn, workspace_id=workspace_id, phones=phones, now=now, settings=settings
+            )
     return len(new)
+
+
+def _store_and_apply(
+    conn: Connection, *, channel_id: int, new: list[dict[str, Any]], now: datetime
+) -> None:
+    """Store new final receipts linked to their messages as they go in (one write a
+    receipt), and let the first of them end each message still awaiting one. A receipt
+    whose message is not known by its provider id yet (it overtook the submit
+    response) is stored unlinked: ``apply_pending_receipts`` takes it up once the
+    response is recorded."""
+    m = messages.c
+    message_of = dict(
+        conn.execute(
+            select(m.provider_id, m.id).where(
+                m.channel_id == channel_id,
+                one_of(conn, m.provider_id, {row["provider_id"] for row in new}),
+            )
+        ).all()
+    )
+    ends: dict[int, dict[str, Any]] = {}
+    for row in new:
+        row["message_id"] = message_id = message_of.get(row["provider_id"])
+        if message_id is not None and message_id not in ends:
+            # done_at is our clock, as in Ending.
+            ends[message_id] = {
+                "id": message_id, "status": row["status"], "error_code": row["error_code"],
+                "done_at": row["received_at"], "updated_at": now,
+            }  # fmt: skip
+    conn.execute(insert(receipts), new)
+    update_rows(conn, messages, list(ends.values()), where=m.status.in_(_AWAITING))
 
 
 def reconcile_unknown(
     conn: Connection, *, channel_id: int, provider_ids: Collection[str]
-) -> set[str]:
+) -> dict[str, int]:
     """Tie receipts no message claims to ``unknown`` messages (their submit response was
     lost, so they have no provider id) by destination, where exactly one such message
-    to that number waits on this channel; the provider ids tied."""
+    to that number waits on this channel; provider id → message id of those tied."""
     r, m = receipts.c, messages.c
     orphans = conn.execute(
         select(r.provider_id, r.destination).where(
@@ -122,7 +157,7 @@ def reconcile_unknown(
         )
     ).all()
     if not orphans:
-        return set()
+        return {}
     by_phone: dict[str, list[int]] = {}
     for message_id, phone in conn.execute(
         select(m.id, m.phone).where(
@@ -145,15 +180,20 @@ def reconcile_unknown(
             .values(provider_id=bindparam("_provider_id")),
             [{"_id": k, "_provider_id": v} for k, v in tied.items()],
         )
-    return set(tied.values())
+    return {provider_id: message_id for message_id, provider_id in tied.items()}
 
 
 def learn_invalid_numbers(
-    conn: Connection, *, workspace_id: int, phones: Collection[str], now: datetime
+    conn: Connection,
+    *,
+    workspace_id: int,
+    phones: Collection[str],
+    now: datetime,
+    settings: DispatchSettings | None = None,
 ) -> int:
     """Put on the ``invalid`` list the numbers among ``phones`` whose messages came back
     with a 空号-type code at least ``invalid_after`` times; how many were listed."""
-    settings = load_dispatch_settings(conn, workspace_id)
+    settings = settings or load_dispatch_settings(conn, workspace_id)
     m = messages.c
     listed = [
         phone
@@ -212,71 +252,46 @@ def _phone_or_none(destination: str) -> str | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """The first final receipt stored for a message: what it ends the message as."""
+
+    status: str
+    error_code: str | None
+    # Our clock when the receipt arrived, not the carrier's done date: that has minute
+    # resolution at best, and latency (submitted_at → done_at) is measured in ms.
+    done_at: datetime
+
+
+def link_early_receipts(
+    conn: Connection, *, channel_id: int, linked: Mapping[str, int]
+) -> dict[int, Ending]:
+    """For messages just tied to their provider ids (``linked``: provider id → message
+    id), link the receipts stored before the tie — they overtook the submit response —
+    and return each message's first final one."""
+    endings: dict[int, Ending] = {}
+    if linked:
+        for _, message_id, status, error_code, received_at in queries.link_receipts(
+            conn, channel_id=channel_id, linked=linked
+        ):
+            if status in _FINAL and message_id not in endings:
+                endings[message_id] = Ending(status, error_code, received_at)
+    return endings
+
+
 def apply_pending_receipts(
-    conn: Connection, *, channel_id: int, provider_ids: Collection[str], now: datetime
+    conn: Connection, *, channel_id: int, linked: Mapping[str, int], now: datetime
 ) -> int:
-    """For the given provider ids — a batch of receipts just stored, or of submit
-    responses just recorded — link the stored receipts to their messages, then let the
-    first final receipt end each message still awaiting one; the number ended.
-    Set-based and scoped to the batch through the (channel, provider id) indexes."""
-    r, m = receipts.c, messages.c
-    if conn.dialect.name == "postgresql":
-        # UPDATE … FROM joins: correlated subqueries per column cost PostgreSQL a third
-        # of a second per 1,000; SQLite is the other way round (it would scan receipts).
-        link: tuple[Any, ...] = (m.channel_id == channel_id, m.provider_id == r.provider_id)
-        message_id: Any = m.id
-    else:
-        message_id = (
-            select(m.id)
-            .where(m.channel_id == channel_id, m.provider_id == r.provider_id)
-            .limit(1)
-            .scalar_subquery()
-        )
-        link = (message_id.is_not(None),)
-    conn.execute(
-        update(receipts)
-        .where(
-            r.channel_id == channel_id,
-            one_of(conn, r.provider_id, provider_ids),
-            r.message_id.is_(None),
-            *link,
-        )
-        .values(message_id=message_id)
-    )
-    first_final = (
-        select(func.min(earlier.c.id))
-        .where(earlier.c.message_id == m.id, earlier.c.status.in_(_FINAL))
-        .correlate_except(earlier)  # to the UPDATE's messages, however deep it is nested
-        .scalar_subquery()
-    )
-    awaiting = (
-        m.channel_id == channel_id,
-        one_of(conn, m.provider_id, provider_ids),
-        m.status.in_(_AWAITING),
-    )
-    if conn.dialect.name == "postgresql":
-        statement = (
-            update(messages)
-            .where(*awaiting, r.message_id == m.id, r.id == first_final)
-            .values(status=r.status, error_code=r.error_code, done_at=r.received_at)
-        )
-    else:
-
-        def final(column: Any) -> Any:
-            return select(column).where(r.id == first_final).scalar_subquery()
-
-        statement = (
-            update(messages)
-            .where(*awaiting, first_final.is_not(None))
-            .values(
-                status=final(r.status),
-                error_code=final(r.error_code),
-                done_at=final(r.received_at),
-            )
-        )
-    # done_at is our clock, not the carrier's done date: that has minute resolution at
-    # best, and latency (submitted_at → done_at) is measured in milliseconds.
-    return conn.execute(statement.values(updated_at=now)).rowcount
+    """``link_early_receipts``, then let each message still awaiting a receipt end as
+    its first final receipt says; the number ended. (The dispatcher folds the endings
+    into the write of the submit responses instead: one update a message, not two.)"""
+    endings = link_early_receipts(conn, channel_id=channel_id, linked=linked)
+    rows = [
+        {"id": message_id, "status": e.status, "error_code": e.error_code,
+         "done_at": e.done_at, "updated_at": now}
+        for message_id, e in endings.items()
+    ]  # fmt: skip
+    return update_rows(conn, messages, rows, where=messages.c.status.in_(_AWAITING))
 
 
 def _audit_opt_out(

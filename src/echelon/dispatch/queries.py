@@ -9,7 +9,7 @@ next settles them as ``unknown`` — never resent blindly (DESIGN, invariant 1).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from echelon.db.lists import one_of, update_rows
-from echelon.db.outbox import campaigns, channel_leases, channels, messages
+from echelon.db.outbox import campaigns, channel_leases, channels, messages, receipts
 from echelon.dispatch.routing import Route
 
 
@@ -280,17 +280,24 @@ def outstanding(
     return {status: int(n) for status, n in rows}
 
 
-def refused_numbers(
-    conn: Connection, channel_id: int, provider_ids: Collection[str]
-) -> list[tuple[int, str]]:
-    """(workspace, number) of the channel's messages with these provider ids that came
-    back refused with an error code: the ones a receipt ended before (or as) their
-    submit response was recorded."""
-    m = messages.c
-    query = select(m.workspace_id, m.phone).where(
-        m.channel_id == channel_id,
-        one_of(conn, m.provider_id, provider_ids),
-        m.status.in_(("undelivered", "rejected", "failed")),
-        m.error_code.is_not(None),
-    )
-    return [(int(w), str(phone)) for w, phone in conn.execute(query)]
+def link_receipts(
+    conn: Connection, *, channel_id: int, linked: Mapping[str, int]
+) -> list[tuple[int, int, str, str | None, datetime]]:
+    """Tie the channel's stored, unlinked receipts to their messages (``linked``:
+    provider id → message id); (receipt id, message id, status, error code, received
+    at) of each receipt tied, in arrival order. Both statements go by index: the
+    receipts by (channel, provider id), then the update by receipt id."""
+    r = receipts.c
+    # Linked ones are passed over here, not in SQL: offered ``message_id IS NULL``,
+    # SQLite read every unlinked receipt by that index instead.
+    found = [
+        (int(receipt_id), linked[provider_id], str(status), code, at)
+        for receipt_id, provider_id, status, code, at, message_id in conn.execute(
+            select(r.id, r.provider_id, r.status, r.error_code, r.received_at, r.message_id)
+            .where(r.channel_id == channel_id, one_of(conn, r.provider_id, list(linked)))
+            .order_by(r.id)
+        )
+        if message_id is None
+    ]
+    update_rows(conn, receipts, [{"id": row[0], "message_id": row[1]} for row in found])
+    return found

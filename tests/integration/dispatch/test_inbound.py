@@ -171,9 +171,7 @@ def test_a_receipt_before_its_submit_response_waits(
             .where(messages.c.id == early)
             .values(status="submitted", provider_id="p9", submitted_at=NOW)
         )
-        assert (
-            apply_pending_receipts(conn, channel_id=channel_id, provider_ids=["p9"], now=NOW) == 1
-        )
+        assert apply_pending_receipts(conn, channel_id=channel_id, linked={"p9": early}, now=NOW)
     assert status_of(engine, early) == ("delivered", None)
     with engine.connect() as conn:
         assert conn.execute(select(receipts.c.message_id)).scalar_one() == early
