@@ -96,17 +96,9 @@ def register(router: APIRouter, console: Console) -> None:
                 console.engine,
                 workspace_id=page.workspace_id,
                 name=form.get("name", ""),
-                template=form.get("template", ""),
-                audience=_audience(form),
-                send_at=parse_local(form.get("send_at"), page.zone),
-                ends_at=parse_local(form.get("ends_at"), page.zone),
-                throttle_per_second=parse_count(
-                    form.get("throttle"), field=page.t("campaign.throttle")
-                ),
-                budget_yuan=parse_amount(form.get("budget")),
                 now=datetime.now(UTC),
                 experiment=_experiment(form),
-                channel=form.get("channel", "").strip() or None,
+                **_draft_settings(form, page),
             )
         except EchelonError as exc:
             return _wizard(console, request, page, form, console.word(request, exc))
@@ -129,16 +121,8 @@ def register(router: APIRouter, console: Console) -> None:
                 console.engine,
                 workspace_id=page.workspace_id,
                 name=campaign.name,
-                template=form.get("template", ""),
-                audience=_audience(form),
-                send_at=parse_local(form.get("send_at"), page.zone),
-                ends_at=parse_local(form.get("ends_at"), page.zone),
-                throttle_per_second=parse_count(
-                    form.get("throttle"), field=page.t("campaign.throttle")
-                ),
-                budget_yuan=parse_amount(form.get("budget")),
-                channel=form.get("channel", "").strip() or None,
                 now=datetime.now(UTC),
+                **_draft_settings(form, page),
             )
         except EchelonError as exc:
             message = console.word(request, exc)
@@ -472,6 +456,19 @@ def _audience(form: dict[str, str]) -> dict[str, Any]:
 def _to_view(console: Console, name: str, done: str = "") -> Response:
     suffix = f"&done={done}" if done else ""
     return console.redirect(f"/campaigns/view?name={quote(name, safe='')}{suffix}")
+
+
+def _draft_settings(form: dict[str, str], page: Page) -> dict[str, Any]:
+    """A draft's settings as the wizard and the editor post them (not its name)."""
+    return {
+        "template": form.get("template", ""),
+        "audience": _audience(form),
+        "send_at": parse_local(form.get("send_at"), page.zone),
+        "ends_at": parse_local(form.get("ends_at"), page.zone),
+        "throttle_per_second": parse_count(form.get("throttle"), field=page.t("campaign.throttle")),
+        "budget_yuan": parse_amount(form.get("budget")),
+        "channel": form.get("channel", "").strip() or None,
+    }
 
 
 def _experiment(form: dict[str, str]) -> dict[str, Any] | None:
