@@ -117,7 +117,7 @@ def _store_and_apply(
     """Store new final receipts linked to their messages as they go in (one write a
     receipt), and let the first of them end each message still awaiting one. A receipt
     whose message is not known by its provider id yet (it overtook the submit
-    response) is stored unlinked: ``apply_pending_receipts`` takes it up once the
+    response) is stored unlinked: ``link_early_receipts`` takes it up once the
     response is recorded."""
     m = messages.c
     message_of = dict(
@@ -128,17 +128,13 @@ def _store_and_apply(
             )
         ).all()
     )
-    ends: dict[int, dict[str, Any]] = {}
+    endings: dict[int, Ending] = {}
     for row in new:
         row["message_id"] = message_id = message_of.get(row["provider_id"])
-        if message_id is not None and message_id not in ends:
-            # done_at is our clock, as in Ending.
-            ends[message_id] = {
-                "id": message_id, "status": row["status"], "error_code": row["error_code"],
-                "done_at": row["received_at"], "updated_at": now,
-            }  # fmt: skip
+        if message_id is not None and message_id not in endings:
+            endings[message_id] = Ending(row["status"], row["error_code"], row["received_at"])
     conn.execute(insert(receipts), new)
-    update_rows(conn, messages, list(ends.values()), where=m.status.in_(_AWAITING))
+    _end_awaiting(conn, endings, now)
 
 
 def reconcile_unknown(
@@ -285,7 +281,11 @@ def apply_pending_receipts(
     """``link_early_receipts``, then let each message still awaiting a receipt end as
     its first final receipt says; the number ended. (The dispatcher folds the endings
     into the write of the submit responses instead: one update a message, not two.)"""
-    endings = link_early_receipts(conn, channel_id=channel_id, linked=linked)
+    return _end_awaiting(conn, link_early_receipts(conn, channel_id=channel_id, linked=linked), now)
+
+
+def _end_awaiting(conn: Connection, endings: Mapping[int, Ending], now: datetime) -> int:
+    """End each message still awaiting a receipt as its ending says; how many ended."""
     rows = [
         {"id": message_id, "status": e.status, "error_code": e.error_code,
          "done_at": e.done_at, "updated_at": now}
