@@ -1,5 +1,5 @@
-"""``db.lists``: one-parameter IN lists and set-based many-row updates, on both databases,
-must store and match exactly what the ordinary statements would."""
+"""``db.lists``: one-parameter IN lists and set-based many-row updates and inserts, on
+both databases, must store and match exactly what the ordinary statements would."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, insert, select
 
-from echelon.db.lists import one_of, update_rows
+from echelon.db.lists import insert_rows, one_of, update_rows
 from echelon.db.tables import workspaces
 
 BASE = datetime(2026, 11, 11, 4, 0, tzinfo=UTC)
@@ -92,3 +92,33 @@ def test_update_rows_touches_only_the_rows_its_condition_admits(engine: Engine) 
         }
     assert updated == 2
     assert names == {"w0": "店0", "w1": f"新{ids[1]}", "w2": f"新{ids[2]}", "w3": "店3"}
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.lists(
+        st.tuples(st.text(TEXT, min_size=1, max_size=50), names, moments), min_size=1, max_size=30
+    )
+)
+def test_insert_rows_stores_what_an_insert_would_and_passes_over_conflicts(
+    engine: Engine, data: list[tuple[str, str | None, datetime]]
+) -> None:
+    seed(engine, 2)  # slugs w0 and w1 are taken
+    rows = [
+        {"slug": f"w{i}", "name": name, "timezone": "Asia/Shanghai", "signature": signature,
+         "created_at": at}
+        for i, (name, signature, at) in enumerate(data)
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        inserted = insert_rows(conn, workspaces, [*rows, *rows[2:3]])  # w2 twice: once
+        stored = {
+            row.slug: {"slug": row.slug, "name": row.name, "timezone": row.timezone,
+                       "signature": row.signature, "created_at": row.created_at}
+            for row in conn.execute(select(workspaces))
+        }  # fmt: skip
+    assert inserted == max(0, len(data) - 2)
+    for row in rows[2:]:
+        assert stored[str(row["slug"])] == row
+    assert (stored["w0"]["name"], stored["w1"]["name"]) == ("店0", "店1")  # kept as they were

@@ -11,9 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from echelon.audience.phone import normalise_phone
+from echelon.db.lists import insert_rows
 from echelon.db.tables import suppressions
 from echelon.errors import InvalidInput, NotFound
 
@@ -86,34 +87,16 @@ def add_suppressions(
 ) -> int:
     """Suppress normalised ``phones`` inside the caller's transaction; how many were new.
 
-    For other packages' service calls (an opt-out reply, a receipt saying 空号).
+    For other packages' service calls (an opt-out reply, a receipt saying 空号). A number
+    another transaction suppresses at the same moment is passed over, not an error: the
+    dispatcher's receipt and outcome writes run side by side.
     """
-    known = set(
-        conn.execute(
-            select(suppressions.c.phone).where(
-                suppressions.c.workspace_id == workspace_id,
-                suppressions.c.kind == kind,
-                suppressions.c.phone.in_(phones),
-            )
-        ).scalars()
-    )
-    new = sorted(set(phones) - known)
-    if new:
-        conn.execute(
-            insert(suppressions),
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "phone": p,
-                    "kind": kind,
-                    "reason": reason,
-                    "source": source,
-                    "created_at": now,
-                }
-                for p in new
-            ],
-        )
-    return len(new)
+    rows = [
+        {"workspace_id": workspace_id, "phone": p, "kind": kind, "reason": reason,
+         "source": source, "created_at": now}
+        for p in sorted(set(phones))
+    ]  # fmt: skip
+    return insert_rows(conn, suppressions, rows)
 
 
 def remove_suppression(engine: Engine, *, workspace_id: int, phone: str, kind: str) -> None:

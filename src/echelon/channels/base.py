@@ -122,6 +122,12 @@ durable (a crash then loses nothing: the SMSC delivers again). Raising answers
 """
 
 
+AcceptedSink = Callable[[int, str], None]
+"""Called on the event loop as the SMSC accepts a message's first part, with our
+message id and the provider id — before ``submit_many`` returns the batch's outcomes,
+so a receipt that overtakes them can be tied to its message at once."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelHealth:
     """A point-in-time snapshot for ``channels test``, metrics and the console."""

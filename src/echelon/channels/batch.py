@@ -45,6 +45,9 @@ class Batch:
         self._sealed = False
         self._done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
+    def message_id(self, message: int) -> int:
+        return self._messages[message].message_id
+
     def expect(self, message: int, parts: int) -> None:
         self._results[message] = [None] * parts
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from echelon.channels import pdu
 from echelon.channels.base import (
+    AcceptedSink,
     BindFailed,
     ChannelError,
     ChannelHealth,
@@ -91,10 +92,16 @@ class SmppChannel:
     """An SMPP 3.4 ESME implementing ``base.Channel``."""
 
     def __init__(
-        self, config: SmppConfig, on_inbound: InboundSink, *, rng: random.Random | None = None
+        self,
+        config: SmppConfig,
+        on_inbound: InboundSink,
+        *,
+        on_accepted: AcceptedSink | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.name = config.name
         self._config = config
+        self._on_accepted = on_accepted
         self._rng = rng or random.Random()
         self._window = asyncio.Semaphore(config.window)
         self._bucket = (
@@ -344,6 +351,8 @@ class SmppChannel:
         if status == pdu.ESME_ROK:
             self._stats["accepted"] += 1
             entry.batch.accept(entry.message, entry.part, message_id)
+            if entry.part == 0 and self._on_accepted is not None:
+                self._on_accepted(entry.batch.message_id(entry.message), message_id)
         else:
             self._stats["rejected"] += 1
             entry.batch.reject(entry.message, entry.part, status)

@@ -57,12 +57,7 @@ def update_rows(
         return 0
     names = [key, *(c for c in rows[0] if c != key)]
     dialect = conn.dialect
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in names]
-    columns = [[row[name] for row in rows] for name in names]
-    columns = [
-        column if processor is None else [processor(v) for v in column]
-        for column, processor in zip(columns, processors, strict=True)
-    ]
+    columns = _bound_columns(conn, table, names, rows)
     quoted = [dialect.identifier_preparer.quote(name) for name in names]
     target = dialect.identifier_preparer.format_table(table)
     also = ""
@@ -90,3 +85,47 @@ def update_rows(
         f"WHERE {target}.{quoted[0]} = json_extract(j.value, '$[0]'){also}"
     )
     return conn.exec_driver_sql(sql, (payload,)).rowcount
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """``INSERT … ON CONFLICT DO NOTHING`` of many rows as ONE statement, the rows as
+    arrays (``unnest``) or a JSON array (``json_each``), like ``update_rows``: a row
+    that breaks a unique constraint is passed over, not an error. Every row must carry
+    the same columns; how many were inserted."""
+    if not rows:
+        return 0
+    names = list(rows[0])
+    dialect = conn.dialect
+    columns = _bound_columns(conn, table, names, rows)
+    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    target = dialect.identifier_preparer.format_table(table)
+    if dialect.name == "postgresql":
+        types = [table.c[name].type.compile(dialect=dialect) for name in names]
+        arrays = ", ".join(f"%(c{i})s::{t}[]" for i, t in enumerate(types))
+        sql = (
+            f"INSERT INTO {target} ({quoted}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
+        )
+        return conn.exec_driver_sql(
+            sql, {f"c{i}": values for i, values in enumerate(columns)}
+        ).rowcount
+    payload = json.dumps([list(values) for values in zip(*columns, strict=True)], default=str)
+    values = ", ".join(f"json_extract(j.value, '$[{i}]')" for i in range(len(names)))
+    # "WHERE true": SQLite would read ON CONFLICT as a join constraint of the SELECT.
+    sql = (
+        f"INSERT INTO {target} ({quoted}) SELECT {values} FROM json_each(?) AS j "
+        "WHERE true ON CONFLICT DO NOTHING"
+    )
+    return conn.exec_driver_sql(sql, (payload,)).rowcount
+
+
+def _bound_columns(
+    conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> list[list[Any]]:
+    """Each named column's values across ``rows``, through the column type's bind
+    processor: stored exactly as an ordinary statement would store them."""
+    processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in names]
+    columns = [[row[name] for row in rows] for name in names]
+    return [
+        column if processor is None else [processor(v) for v in column]
+        for column, processor in zip(columns, processors, strict=True)
+    ]

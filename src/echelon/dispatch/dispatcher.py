@@ -15,7 +15,10 @@ batch is written, and on SQLite there is exactly one writer. A cycle:
    ``unknown``, a retry with backoff (failing over to another channel after
    ``failover_after`` tries), or ``failed`` with the reason;
 4. receipts and replies arriving meanwhile are buffered and written every few
-   milliseconds in one transaction per flush.
+   milliseconds in one transaction per flush (on PostgreSQL on a thread of their own).
+   Receipts are matched to their messages in memory (``correlation``) and stored
+   already linked; one that overtook the write of its submit response ends the
+   message in that write. The SMSC's ack waits until the receipt is stored.
 
 Several batches are in flight at once (``max_in_flight``), so claiming and writing
 overlap with the network.
@@ -31,7 +34,7 @@ import socket
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -40,6 +43,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 from sqlalchemy import Connection, Engine, select
 
 from echelon.channels.base import (
+    AcceptedSink,
     BindFailed,
     Channel,
     Inbound,
@@ -56,11 +60,18 @@ from echelon.compliance.rules import BlockReason, Kind
 from echelon.db.outbox import campaigns
 from echelon.db.statistics import refresh_statistics
 from echelon.dispatch import queries
+from echelon.dispatch.correlation import Arrived, Correlator, Matched
 from echelon.dispatch.inbound import (
+    Ending,
+    Linked,
+    Sent,
+    end_by_stored_receipts,
+    end_sent,
     learn_invalid_numbers,
     link_early_receipts,
     record_receipts_in,
     record_reply,
+    store_linked_receipts,
 )
 from echelon.dispatch.queries import ChannelRow, Claimed
 from echelon.dispatch.routing import Routable, Router
@@ -72,12 +83,13 @@ log = logging.getLogger(__name__)
 SWITCH_INTERVAL = 0.0005
 P = ParamSpec("P")
 R = TypeVar("R")
-ChannelFactory = Callable[[ChannelRow, InboundSink], Channel]
+ChannelFactory = Callable[[ChannelRow, InboundSink, AcceptedSink], Channel]
 
 
-def smpp_channel(row: ChannelRow, sink: InboundSink) -> Channel:
+def smpp_channel(row: ChannelRow, sink: InboundSink, accepted: AcceptedSink) -> Channel:
     fields = {k: v for k, v in row.config.items() if k != "binds"}
-    return SmppChannel(SmppConfig.model_validate(fields | {"name": row.name}), sink)
+    config = SmppConfig.model_validate(fields | {"name": row.name})
+    return SmppChannel(config, sink, on_accepted=accepted)
 
 
 def default_holder() -> str:
@@ -92,7 +104,10 @@ class DispatchOptions:
     poll_interval: float = 0.2
     refresh_interval: float = 3.0
     lease_ttl: timedelta = timedelta(seconds=15)
-    inbound_flush_interval: float = 0.02
+    # Short: the SMSC's ack of each receipt waits for the flush that stores it, and an
+    # SMSC slows down as unacknowledged receipts pile up (20 ms: 2,900 msg/s end to end
+    # on PostgreSQL; 5 ms: 3,200).
+    inbound_flush_interval: float = 0.005
     bind_timeout: float = 10.0
 
 
@@ -105,6 +120,7 @@ class DispatchStats:
     failed: Counter[str] = field(default_factory=Counter)
     unknown: int = 0
     settled_unknown: int = 0
+    settled_by_receipt: int = 0  # left in flight by a previous holder, receipt stored
     receipts: int = 0
     replies: int = 0
     opt_outs: int = 0
@@ -157,6 +173,13 @@ class Dispatcher:
             if engine.dialect.name == "postgresql"
             else self._db_thread
         )
+        # Receipts and replies too: they touch only messages whose outcome is committed
+        # (``correlation`` holds back those of open batches).
+        self._inbound_thread = (
+            ThreadPoolExecutor(1, thread_name_prefix="echelon-inbound")
+            if engine.dialect.name == "postgresql"
+            else self._db_thread
+        )
         # Planner statistics refreshed beside the dispatch, never in its way.
         self._upkeep_thread = ThreadPoolExecutor(1, thread_name_prefix="echelon-upkeep")
         self._upkeep: asyncio.Future[list[str]] | None = None
@@ -166,9 +189,11 @@ class Dispatcher:
         self._router = Router(())
         self._workspaces: dict[int, _Workspace] = {}
         self._buckets: dict[int, _Bucket] = {}
-        self._inbound: list[tuple[int, Inbound]] = []
+        # What came in, each with the future its ack waits on (done once it is stored).
+        self._inbound: list[tuple[int, Inbound, asyncio.Future[None]]] = []
+        self._receipts: Correlator[asyncio.Future[None]] = Correlator()
+        self._late: list[tuple[Sent, Ending]] = []  # receipts that came during a write
         self._unknown_on: set[int] = set()  # channels whose receipts may settle unknowns
-        self._durable: asyncio.Future[None] | None = None  # done when the buffer is stored
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self._options.max_in_flight)
         self.stats = DispatchStats()
@@ -217,7 +242,7 @@ class Dispatcher:
         return self.stats
 
     async def _finished(self, idle_since: float | None, receipt_wait: float) -> bool:
-        if self._in_flight or self._inbound:
+        if self._in_flight or self._inbound or self._late:
             return False
         workspace_ids = {row.workspace_id for row in self._all_routes} or {0}
         left = await self._db(self._outstanding, workspace_ids, receipt_wait)
@@ -244,6 +269,7 @@ class Dispatcher:
         await self._flush_inbound()
         await self._db(self._release)
         self._claim_thread.shutdown(wait=True)
+        self._inbound_thread.shutdown(wait=True)
         self._db_thread.shutdown(wait=True)
         if self._upkeep is not None:
             await asyncio.gather(self._upkeep, return_exceptions=True)
@@ -265,7 +291,8 @@ class Dispatcher:
                 self._upkeep_thread, _refresh_statistics, self._engine
             )
         rows, held, settled, workspaces, throttles = await self._db(self._refresh_in_db)
-        self.stats.settled_unknown += settled
+        self.stats.settled_by_receipt += settled[0]
+        self.stats.settled_unknown += settled[1]
         self._workspaces = workspaces
         self._all_routes = rows
         wanted = {row.id: row for row in rows if row.id in held}
@@ -275,7 +302,7 @@ class Dispatcher:
         for channel_id, row in wanted.items():
             if channel_id in self._channels:
                 continue
-            channel = self._factory(row, self._sink(channel_id))
+            channel = self._factory(row, self._sink(channel_id), self._accepted(channel_id))
             try:
                 await channel.start()
             except BindFailed as exc:
@@ -295,14 +322,21 @@ class Dispatcher:
 
     def _refresh_in_db(
         self,
-    ) -> tuple[list[ChannelRow], set[int], int, dict[int, _Workspace], dict[int, float]]:
+    ) -> tuple[
+        list[ChannelRow], set[int], tuple[int, int], dict[int, _Workspace], dict[int, float]
+    ]:
         now = self._clock()
         with self._engine.begin() as conn:
             rows = queries.enabled_channels(conn)
             held, taken = queries.hold_leases(
                 conn, holder=self._options.holder, wanted=rows, now=now, ttl=self._options.lease_ttl
             )
-            settled = queries.settle_abandoned(conn, channel_ids=taken, now=now)
+            # A previous holder may have stored a receipt and died before writing the
+            # ending it kept in memory; the rest of what it left in flight is unknown.
+            settled = (
+                end_by_stored_receipts(conn, channel_ids=taken, now=now),
+                queries.settle_abandoned(conn, channel_ids=taken, now=now),
+            )
             self._unknown_on |= queries.channels_with_unknown(conn, taken)
             queries.complete_campaigns(conn, now=now)
             workspaces = {
@@ -323,16 +357,21 @@ class Dispatcher:
         return rows, held, settled, workspaces, throttles
 
     def _sink(self, channel_id: int) -> InboundSink:
-        """Buffer the item; the SMSC's ack waits until the flush that stores it commits,
+        """Buffer the item; the SMSC's ack waits until the write that stores it commits,
         so a crash never loses an acknowledged receipt (the SMSC delivers it again)."""
 
         def sink(item: Inbound) -> asyncio.Future[None]:
-            self._inbound.append((channel_id, item))
-            if self._durable is None:
-                self._durable = asyncio.get_running_loop().create_future()
-            return self._durable
+            stored = asyncio.get_running_loop().create_future()
+            self._inbound.append((channel_id, item, stored))
+            return stored
 
         return sink
+
+    def _accepted(self, channel_id: int) -> AcceptedSink:
+        def accepted(message_id: int, provider_id: str) -> None:
+            self._receipts.responded(channel_id, provider_id, message_id)
+
+        return accepted
 
     # -- claim, gate, route, submit ---------------------------------------------------
     async def _claim_and_send(self) -> int:
@@ -472,15 +511,19 @@ class Dispatcher:
         )
 
     async def _send(self, batch: dict[int, list[Claimed]]) -> None:
+        message_ids = [row.id for rows in batch.values() for row in rows]
+        awaiting: list[tuple[int, str, Sent]] = []
         try:
             results = await asyncio.gather(
                 *(self._submit(channel_id, rows) for channel_id, rows in batch.items())
             )
-            await self._db(self._record_outcomes, results)
+            endings = self._receipts.endings(message_ids)  # receipts that came first
+            awaiting = await self._db(self._record_outcomes, results, endings)
         except Exception:
             # The rows stay ``submitting``; the next lease holder settles them as unknown.
             log.exception("dispatch batch failed")
         finally:
+            self._late += self._receipts.close(message_ids, awaiting)
             self._slots.release()
 
     async def _submit(
@@ -503,8 +546,13 @@ class Dispatcher:
         return channel_id, rows, outcomes, sent_at
 
     def _record_outcomes(
-        self, results: Sequence[tuple[int, list[Claimed], list[SubmitOutcome], datetime]]
-    ) -> None:
+        self,
+        results: Sequence[tuple[int, list[Claimed], list[SubmitOutcome], datetime]],
+        endings: Mapping[int, Ending] | None = None,
+    ) -> list[tuple[int, str, Sent]]:
+        """Write the batch's outcomes — ended at once where a receipt came first
+        (``endings``: stored already, known in memory); (channel, provider id, message)
+        of each message now awaiting its receipt."""
         now = self._clock()
         changes: list[dict[str, Any]] = []
         invalid: dict[int, set[str]] = defaultdict(set)
@@ -520,14 +568,18 @@ class Dispatcher:
                 elif change["status"] == "failed":
                     invalid[row.workspace_id].add(row.phone)
         with _batch(self._engine) as conn:
+            ended = dict(endings or {})
             for channel_id, by_provider in accepted.items():
-                # Receipts that overtook their submit response: the message is written
-                # submitted and ended at once, and a 空号 among them counts as any other.
+                # Receipts stored unlinked before the response (by another process, a
+                # second bind, before a restart): linked now.
                 linked = {provider_id: row.id for provider_id, (row, _) in by_provider.items()}
-                endings = link_early_receipts(conn, channel_id=channel_id, linked=linked)
+                stored = link_early_receipts(conn, channel_id=channel_id, linked=linked)
+                ended = stored | ended
+            # A message whose receipt came first is written submitted and ended at once,
+            # and a 空号 among them counts as any other.
+            for by_provider in accepted.values():
                 for row, change in by_provider.values():
-                    ending = endings.get(row.id)
-                    if ending is None:
+                    if (ending := ended.get(row.id)) is None:
                         continue
                     change |= {"status": ending.status, "error_code": ending.error_code,
                                "done_at": ending.done_at}  # fmt: skip
@@ -541,6 +593,13 @@ class Dispatcher:
                     conn, workspace_id=workspace_id, phones=phones, now=now,
                     settings=workspace.settings if workspace else None,
                 )  # fmt: skip
+        awaiting = [
+            (channel_id, provider_id, Sent(row.id, row.workspace_id, row.phone))
+            for channel_id, by_provider in accepted.items()
+            for provider_id, (row, change) in by_provider.items()
+            if change["status"] == "submitted"
+        ]
+        return awaiting
 
     def _outcome_change(
         self, row: Claimed, outcome: SubmitOutcome, now: datetime, sent_at: datetime
@@ -585,44 +644,76 @@ class Dispatcher:
             await self._flush_inbound()
 
     async def _flush_inbound(self) -> None:
-        if not self._inbound:
+        if not self._inbound and not self._late:
             return
+        now = self._clock()
         items, self._inbound = self._inbound, []
-        durable, self._durable = self._durable, None
+        late, self._late = self._late, []
+        arrived: list[Arrived[asyncio.Future[None]]] = []
+        others: list[tuple[int, Inbound]] = []
+        waiting: list[asyncio.Future[None]] = []
+        for channel_id, item, stored in items:
+            if isinstance(item, Receipt) and item.final:
+                arrived.append(Arrived(channel_id, item, now, stored))
+            else:
+                others.append((channel_id, item))
+                waiting.append(stored)
+        matched, rest = self._receipts.sort(arrived)
+        waiting += [m.arrived.token for m in matched] + [a.token for a in rest]
+        loop = asyncio.get_running_loop()
         try:
-            await self._db(self._record_inbound, items)
+            new = await loop.run_in_executor(
+                self._inbound_thread, self._record_inbound, matched, rest, others, late, now
+            )
         except Exception as exc:
             # Not acknowledged: the SMSC delivers them again (receipts are idempotent).
-            log.exception("could not record %d receipts/replies", len(items))
-            if durable is not None:
-                durable.set_exception(exc)
-                durable.exception()  # retrieved: the channel answers "temporary error"
+            log.exception("could not record %d receipts/replies", len(waiting))
+            _settle(waiting, exc)
+            self._late = late + self._late  # their receipts are stored: try again
             return
-        if durable is not None:
-            durable.set_result(None)
+        self.stats.receipts += new
+        _settle(waiting)
 
-    def _record_inbound(self, items: list[tuple[int, Inbound]]) -> None:
-        now = self._clock()
+    def _record_inbound(
+        self,
+        matched: Sequence[Matched[Any]],
+        rest: Sequence[Arrived[Any]],
+        others: Sequence[tuple[int, Inbound]],
+        late: Sequence[tuple[Sent, Ending]],
+        now: datetime,
+    ) -> int:
+        """Store receipts and replies; how many receipts were new."""
         receipts: dict[int, list[Receipt]] = defaultdict(list)
         replies: list[tuple[int, InboundReply]] = []
-        for channel_id, item in items:
+        for arrived in rest:
+            receipts[arrived.channel_id].append(arrived.receipt)
+        for channel_id, item in others:
             if isinstance(item, Receipt):
                 receipts[channel_id].append(item)
             else:
                 replies.append((channel_id, item))
-        if receipts:
+        new = 0
+        if matched or receipts or late:
+            settings = {k: w.settings for k, w in self._workspaces.items()}
             with _batch(self._engine) as conn:
+                linked = [
+                    Linked(m.arrived.channel_id, self._rows[m.arrived.channel_id].workspace_id,
+                           m.message_id, m.arrived.receipt, m.arrived.at)
+                    for m in matched
+                ]  # fmt: skip
+                new, endings = store_linked_receipts(conn, linked)
+                ended = [(m.sent, endings[m.message_id]) for m in matched if m.sent is not None]
+                end_sent(conn, [*ended, *late], now=now, settings=settings)
                 for channel_id, batch in receipts.items():
                     workspace_id = self._rows[channel_id].workspace_id
-                    workspace = self._workspaces.get(workspace_id)
-                    self.stats.receipts += record_receipts_in(
+                    new += record_receipts_in(
                         conn,
                         channel_id=channel_id,
                         received=batch,
                         now=now,
                         reconcile=channel_id in self._unknown_on,
                         workspace_id=workspace_id,
-                        settings=workspace.settings if workspace else None,
+                        settings=settings.get(workspace_id),
                     )
         for channel_id, reply in replies:
             row = self._rows[channel_id]
@@ -632,6 +723,7 @@ class Dispatcher:
             )  # fmt: skip
             self.stats.replies += 1
             self.stats.opt_outs += outcome.opted_out
+        return new
 
 
 def _refresh_statistics(engine: Engine) -> list[str]:
@@ -668,6 +760,18 @@ def _by_keys(changes: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     for change in changes:
         groups[tuple(sorted(change))].append(change)
     return list(groups.values())
+
+
+def _settle(futures: Sequence[asyncio.Future[None]], error: Exception | None = None) -> None:
+    """Let the acks waiting on ``futures`` go: "stored", or a temporary error."""
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
+            future.exception()  # retrieved: the channel answers "temporary error"
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

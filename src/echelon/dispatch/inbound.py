@@ -4,7 +4,9 @@ Receipts are idempotent (DESIGN, invariant 5): each is stored once per (channel,
 provider id, status) as it arrived, then applied to its message if the message is
 known by that provider id. One arriving twice changes nothing the second time; one
 arriving before its submit response waits, stored, until the response is recorded
-(``link_early_receipts``). A reply is kept, tied to the latest message sent to that
+(``link_early_receipts``). The dispatcher knows most messages its receipts belong to
+already (``dispatch.correlation``) and stores those linked at once
+(``store_linked_receipts``, ``end_sent``). A reply is kept, tied to the latest message sent to that
 number, and an opt-out keyword suppresses the number and revokes its marketing
 consent in the same transaction.
 """
@@ -23,7 +25,7 @@ from echelon.audience.consent import revoke_in
 from echelon.audience.phone import InvalidNumber, normalise_phone
 from echelon.audience.suppression import add_suppressions
 from echelon.channels.base import InboundReply, Receipt
-from echelon.db.lists import one_of, update_rows
+from echelon.db.lists import insert_rows, one_of, update_rows
 from echelon.db.outbox import channels, messages, receipts, replies
 from echelon.db.tables import contacts
 from echelon.dispatch import queries
@@ -80,19 +82,7 @@ def record_receipts_in(
         if key in known or not receipt.final:
             continue
         known.add(key)
-        new.append(
-            {
-                "channel_id": channel_id,
-                "workspace_id": workspace_id,
-                "provider_id": receipt.provider_id,
-                "status": receipt.status,
-                "error_code": receipt.error_code,
-                "done_at": receipt.done_at or now,
-                "raw": receipt.raw,
-                "destination": _phone_or_none(receipt.destination),
-                "received_at": now,
-            }
-        )
+        new.append(_receipt_row(channel_id, workspace_id, receipt, now))
     if new:
         _store_and_apply(conn, channel_id=channel_id, new=new, now=now)
     if reconcile and any(row["destination"] for row in new):
@@ -133,8 +123,108 @@ def _store_and_apply(
         row["message_id"] = message_id = message_of.get(row["provider_id"])
         if message_id is not None and message_id not in endings:
             endings[message_id] = Ending(row["status"], row["error_code"], row["received_at"])
-    conn.execute(insert(receipts), new)
+    insert_rows(conn, receipts, new)
     _end_awaiting(conn, endings, now)
+
+
+def _receipt_row(
+    channel_id: int, workspace_id: int, receipt: Receipt, received_at: datetime
+) -> dict[str, Any]:
+    return {
+        "channel_id": channel_id,
+        "workspace_id": workspace_id,
+        "provider_id": receipt.provider_id,
+        "status": receipt.status,
+        "error_code": receipt.error_code,
+        "done_at": receipt.done_at or received_at,
+        "raw": receipt.raw,
+        "destination": _phone_or_none(receipt.destination),
+        "received_at": received_at,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A submitted message the dispatcher knows to await its receipt."""
+
+    message_id: int
+    workspace_id: int
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """A final receipt whose message the dispatcher knows (it submitted it)."""
+
+    channel_id: int
+    workspace_id: int  # the channel's
+    message_id: int
+    receipt: Receipt
+    received_at: datetime
+
+
+def store_linked_receipts(
+    conn: Connection, linked: Sequence[Linked]
+) -> tuple[int, dict[int, Ending]]:
+    """Store receipts already tied to their messages — one write each, no lookup: how
+    many were new, and each message's ending (its first final receipt). One stored
+    before (an SMSC that sent a receipt twice) is passed over."""
+    rows = [
+        _receipt_row(item.channel_id, item.workspace_id, item.receipt, item.received_at)
+        | {"message_id": item.message_id}
+        for item in linked
+    ]
+    stored = insert_rows(conn, receipts, rows)
+    endings: dict[int, Ending] = {}
+    for item in linked:
+        if item.message_id not in endings:
+            receipt = item.receipt
+            endings[item.message_id] = Ending(receipt.status, receipt.error_code, item.received_at)
+    return stored, endings
+
+
+def end_sent(
+    conn: Connection,
+    ended: Sequence[tuple[Sent, Ending]],
+    *,
+    now: datetime,
+    settings: Mapping[int, DispatchSettings],
+) -> None:
+    """End each message still awaiting its receipt as its ending says; a 空号 among them
+    counts towards the number's ``invalid`` listing."""
+    _end_awaiting(conn, {sent.message_id: ending for sent, ending in ended}, now)
+    empty: dict[int, set[str]] = {}
+    for sent, ending in ended:
+        workspace = settings.get(sent.workspace_id)
+        if (
+            workspace is not None
+            and ending.status != "delivered"
+            and ending.error_code in workspace.invalid_codes
+        ):
+            empty.setdefault(sent.workspace_id, set()).add(sent.phone)
+    for workspace_id, phones in empty.items():
+        learn_invalid_numbers(
+            conn, workspace_id=workspace_id, phones=phones, now=now, settings=settings[workspace_id]
+        )
+
+
+def end_by_stored_receipts(conn: Connection, *, channel_ids: Collection[int], now: datetime) -> int:
+    """On taking over channels: end each message still awaiting a receipt on them whose
+    final receipt is stored linked already — its previous holder stored and acknowledged
+    the receipt but died before it wrote the ending (it keeps those in memory for a few
+    milliseconds, see ``dispatch.correlation``). How many were ended."""
+    if not channel_ids:
+        return 0
+    r, m = receipts.c, messages.c
+    endings: dict[int, Ending] = {}
+    for message_id, status, error_code, received_at in conn.execute(
+        select(m.id, r.status, r.error_code, r.received_at)
+        .join_from(messages, receipts, r.message_id == m.id)
+        .where(m.channel_id.in_(channel_ids), m.status.in_(_AWAITING), r.status.in_(_FINAL))
+        .order_by(r.id)
+    ):
+        endings.setdefault(message_id, Ending(status, error_code, received_at))
+    return _end_awaiting(conn, endings, now)
 
 
 def reconcile_unknown(

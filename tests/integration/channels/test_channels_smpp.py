@@ -48,11 +48,15 @@ def sms(
 def test_submit_outcomes_and_receipts_correlate(shared_sim: SimulatorProcess) -> None:
     async def scenario() -> None:
         inbox = Inbox()
-        channel: Channel = SmppChannel(channel_config(shared_sim), inbox)
+        told: list[tuple[int, str]] = []  # (message id, provider id) as each was accepted
+        channel: Channel = SmppChannel(
+            channel_config(shared_sim), inbox, on_accepted=lambda *pair: told.append(pair)
+        )
         await channel.start()
         batch = [sms(n, f"+86138001{n:05d}") for n in range(1, 19)]
         batch += [sms(100, "+8613800000000"), sms(101, "+8613800004444")]
         outcomes = await channel.submit_many(batch)
+        assert sorted(told) == sorted((o.message_id, str(o.provider_id)) for o in outcomes if o.ok)
 
         assert [o.message_id for o in outcomes] == [s.message_id for s in batch]
         invalid = outcomes[-2]

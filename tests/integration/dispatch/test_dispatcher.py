@@ -4,7 +4,9 @@ on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from dispatch_support import (
     NOON,
     channel_for,
@@ -20,7 +22,7 @@ from echelon.access.service import list_audit
 from echelon.audience.suppression import add_suppression, suppression_kinds
 from echelon.campaigns.service import campaign_status
 from echelon.channels.simulator import SimulatorProcess
-from echelon.db.outbox import campaigns, messages, replies
+from echelon.db.outbox import campaigns, messages, receipts, replies
 from echelon.dispatch.settings import save_dispatch_settings
 from echelon.workspaces.service import Workspace
 
@@ -51,6 +53,44 @@ def test_a_campaign_is_sent_and_every_message_ends_final(
     assert status == "completed"
     report = campaign_status(engine, workspace_id=workspace.id, name="双11")
     assert report["by_status"]["delivered"] == counts["delivered"]
+
+
+@pytest.mark.parametrize(
+    "timing",
+    [
+        # Receipts within milliseconds: most come before the batch's submit responses
+        # are written, and are tied to their messages in memory.
+        {},
+        # Each receipt before its own submit response (the SMSC holds the responses):
+        # stored unlinked, then linked when the responses are written.
+        {"response_delay_ms": 200, "receipt_delay": {"median_ms": 0, "p95_ms": 0}},
+    ],
+    ids=["receipt-after-response", "receipt-before-response"],
+)
+def test_every_receipt_is_stored_once_linked_to_its_message(
+    engine: Engine, workspace: Workspace, tmp_path: Path, timing: dict[str, Any]
+) -> None:
+    shop_with_campaign(engine, workspace, tmp_path, phones(600))
+    with SimulatorProcess(sim_config(delivery_success_ratio=0.8, **timing)) as sim:
+        channel_for(engine, workspace, sim)
+        stats = dispatch(engine)
+        seen = sim.stop()
+    assert seen.receipts_sent == 600
+    assert stats.receipts == 600
+    m, r = messages.c, receipts.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(m.status, m.error_code, r.status, r.error_code, r.message_id).select_from(
+                receipts.outerjoin(messages, m.id == r.message_id)
+            )
+        ).all()
+        awaiting = conn.execute(
+            select(func.count()).where(m.status.in_(("submitting", "submitted")))
+        ).scalar_one()
+    assert len(rows) == 600
+    assert all(row[4] is not None for row in rows), "a receipt was left unlinked"
+    assert all((row[0], row[1]) == (row[2], row[3]) for row in rows)
+    assert awaiting == 0
 
 
 def test_an_opt_out_after_planning_blocks_at_send(

@@ -18,7 +18,14 @@ from echelon.channels.smpp import SmppConfig
 from echelon.db.outbox import messages, receipts, replies
 from echelon.dispatch.channel_admin import add_channel
 from echelon.dispatch.dispatcher import Dispatcher
-from echelon.dispatch.inbound import apply_pending_receipts, record_receipts, record_reply
+from echelon.dispatch.inbound import (
+    Linked,
+    apply_pending_receipts,
+    end_by_stored_receipts,
+    record_receipts,
+    record_reply,
+    store_linked_receipts,
+)
 from echelon.dispatch.queries import Claimed
 from echelon.dispatch.rules import OptOutKeywords
 from echelon.dispatch.settings import save_dispatch_settings
@@ -175,6 +182,52 @@ def test_a_receipt_before_its_submit_response_waits(
     assert status_of(engine, early) == ("delivered", None)
     with engine.connect() as conn:
         assert conn.execute(select(receipts.c.message_id)).scalar_one() == early
+
+
+def test_a_new_lease_holder_ends_what_its_predecessor_stored_but_did_not_apply(
+    engine: Engine, workspace: Workspace, channel_id: int
+) -> None:
+    # The dispatcher stores a receipt linked and acknowledges it, keeping the ending in
+    # memory for the moment until its message's outcome is written; a worker killed in
+    # that moment leaves the receipt stored and the message awaiting it.
+    submitted = outbox_row(
+        engine, workspace, "13800138000", status="submitted", channel_id=channel_id,
+        provider_id="p1", submitted_at=NOW,
+    )  # fmt: skip
+    in_flight = outbox_row(
+        engine, workspace, "13900139000", status="submitting", channel_id=channel_id
+    )
+    untouched = outbox_row(
+        engine, workspace, "13700137000", status="submitted", channel_id=channel_id,
+        provider_id="p3", submitted_at=NOW,
+    )  # fmt: skip
+    with engine.begin() as conn:
+        stored, _ = store_linked_receipts(
+            conn,
+            [
+                Linked(channel_id, workspace.id, submitted, receipt("p1"), NOW),
+                Linked(channel_id, workspace.id, in_flight, receipt("p2", "undelivered"), NOW),
+            ],
+        )
+        assert stored == 2
+        assert end_by_stored_receipts(conn, channel_ids=[channel_id], now=NOW) == 2
+    assert status_of(engine, submitted) == ("delivered", None)
+    assert status_of(engine, in_flight) == ("undelivered", "MK:0001")
+    assert status_of(engine, untouched) == ("submitted", None)
+
+
+def test_a_receipt_stored_linked_twice_is_kept_once(
+    engine: Engine, workspace: Workspace, channel_id: int
+) -> None:
+    sent = outbox_row(
+        engine, workspace, "13800138000", status="submitted", channel_id=channel_id,
+        provider_id="p1", submitted_at=NOW,
+    )  # fmt: skip
+    twice = [Linked(channel_id, workspace.id, sent, receipt("p1"), NOW)] * 2
+    with engine.begin() as conn:
+        assert store_linked_receipts(conn, twice)[0] == 1
+        assert store_linked_receipts(conn, twice)[0] == 0
+        assert conn.execute(select(func.count()).select_from(receipts)).scalar_one() == 1
 
 
 def test_a_lost_submit_response_is_reconciled_by_its_receipt(
