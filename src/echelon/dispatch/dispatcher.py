@@ -193,6 +193,9 @@ class Dispatcher:
         self._inbound: list[tuple[int, Inbound, asyncio.Future[None]]] = []
         self._receipts: Correlator[asyncio.Future[None]] = Correlator()
         self._late: list[tuple[Sent, Ending]] = []  # receipts that came during a write
+        # Flushes under way: a reply being recorded may queue an auto-reply (on
+        # PostgreSQL beside the query that decides whether anything is left to do).
+        self._recording = 0
         self._unknown_on: set[int] = set()  # channels whose receipts may settle unknowns
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(self._options.max_in_flight)
@@ -242,7 +245,7 @@ class Dispatcher:
         return self.stats
 
     async def _finished(self, idle_since: float | None, receipt_wait: float) -> bool:
-        if self._in_flight or self._inbound or self._late:
+        if self._in_flight or self._inbound or self._late or self._recording:
             return False
         workspace_ids = {row.workspace_id for row in self._all_routes} or {0}
         left = await self._db(self._outstanding, workspace_ids, receipt_wait)
@@ -661,6 +664,7 @@ class Dispatcher:
         matched, rest = self._receipts.sort(arrived)
         waiting += [m.arrived.token for m in matched] + [a.token for a in rest]
         loop = asyncio.get_running_loop()
+        self._recording += 1
         try:
             new = await loop.run_in_executor(
                 self._inbound_thread, self._record_inbound, matched, rest, others, late, now
@@ -671,6 +675,8 @@ class Dispatcher:
             _settle(waiting, exc)
             self._late = late + self._late  # their receipts are stored: try again
             return
+        finally:
+            self._recording -= 1
         self.stats.receipts += new
         _settle(waiting)
 
