@@ -24,7 +24,7 @@ from echelon.audience.importing import _contact_parser, _event_parser
 from echelon.audience.lists import ensure_list
 from echelon.audience.phone import normalise_phone
 from echelon.db.bulk import create_staging, drop_staging, load_staging
-from echelon.db.outbox import receipts, replies
+from echelon.db.outbox import messages, receipts, replies
 from echelon.db.tables import contact_tags, contacts, suppressions, workspaces
 from echelon.db.tracking import clicks, complaints
 from echelon.errors import InvalidInput, NotFound
@@ -263,7 +263,19 @@ def _erase(conn: Connection, workspace_id: int, contact_id: int, number: str) ->
                 complaints.c.workspace_id == workspace_id, complaints.c.phone == number
             )
         ).rowcount,
-        # Receipts never matched to a message still name the number.
+        # Receipts name the number: those of its messages (no foreign key ties them to
+        # the messages since migration 0014, so they do not go with them by themselves),
+        # and those never matched to a message.
+        "receipts": conn.execute(
+            delete(receipts).where(
+                receipts.c.message_id.in_(
+                    select(messages.c.id).where(
+                        messages.c.workspace_id == workspace_id,
+                        messages.c.contact_id == contact_id,
+                    )
+                )
+            )
+        ).rowcount,
         "unmatched_receipts": conn.execute(
             delete(receipts).where(
                 receipts.c.workspace_id == workspace_id,

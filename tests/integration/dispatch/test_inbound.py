@@ -12,6 +12,7 @@ from echelon.access.models import AuditEntry
 from echelon.access.service import list_audit
 from echelon.audience.consent import grant_consent
 from echelon.audience.contacts import count_contacts, get_contact
+from echelon.audience.records import erase_contact
 from echelon.audience.suppression import suppression_kinds
 from echelon.channels.base import InboundReply, Receipt, SubmitOutcome
 from echelon.channels.smpp import SmppConfig
@@ -228,6 +229,31 @@ def test_a_receipt_stored_linked_twice_is_kept_once(
         assert store_linked_receipts(conn, twice)[0] == 1
         assert store_linked_receipts(conn, twice)[0] == 0
         assert conn.execute(select(func.count()).select_from(receipts)).scalar_one() == 1
+
+
+def test_forgetting_a_number_deletes_its_receipts(
+    engine: Engine, workspace: Workspace, channel_id: int
+) -> None:
+    kept = outbox_row(
+        engine, workspace, "13900139000", status="submitted", channel_id=channel_id,
+        provider_id="p2", submitted_at=NOW,
+    )  # fmt: skip
+    gone = outbox_row(
+        engine, workspace, "13800138000", status="submitted", channel_id=channel_id,
+        provider_id="p1", submitted_at=NOW,
+    )  # fmt: skip
+    with engine.begin() as conn:
+        store_linked_receipts(
+            conn,
+            [
+                Linked(channel_id, workspace.id, gone, receipt("p1"), NOW),
+                Linked(channel_id, workspace.id, kept, receipt("p2"), NOW),
+            ],
+        )
+    erased = erase_contact(engine, workspace_id=workspace.id, phone="13800138000")
+    assert erased["receipts"] == 1
+    with engine.connect() as conn:
+        assert list(conn.execute(select(receipts.c.message_id)).scalars()) == [kept]
 
 
 def test_a_lost_submit_response_is_reconciled_by_its_receipt(
