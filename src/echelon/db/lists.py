@@ -44,88 +44,93 @@ def update_rows(
     where: ColumnElement[bool] | None = None,
 ) -> int:
     """``UPDATE table SET … WHERE key = …`` for many rows with different values, as ONE
-    set-based statement: the rows travel as arrays (``unnest`` on PostgreSQL) or a JSON
-    array (``json_each`` on SQLite). Every row must carry the same columns.
+    set-based statement: the rows travel as one JSON array of arrays (read by
+    ``json_array_elements`` on PostgreSQL, ``json_each`` on SQLite). Every row must carry
+    the same columns.
 
-    An executemany costs SQLAlchemy ~50 µs of Python per row (parameter processing);
-    the dispatcher writes every message's outcome this way, so that cost was a large
-    share of its time. Values go through each column type's bind processor, so what is
-    stored is exactly what an ordinary UPDATE would store. ``where``: a further
-    condition on the table's own columns (constants only); how many rows were updated.
+    An executemany costs SQLAlchemy ~50 µs of Python per row (parameter processing),
+    and arrays, one per column, cost psycopg as much again dumped element by element;
+    the dispatcher writes every message's outcome this way. Values go through each
+    column type's bind processor, so what is stored is exactly what an ordinary UPDATE
+    would store. ``where``: a further condition on the table's own columns (constants
+    only); how many rows were updated.
     """
     if not rows:
         return 0
     names = [key, *(c for c in rows[0] if c != key)]
     dialect = conn.dialect
-    columns = _bound_columns(conn, table, names, rows)
+    payload = _json_rows(conn, table, names, rows)
     quoted = [dialect.identifier_preparer.quote(name) for name in names]
     target = dialect.identifier_preparer.format_table(table)
+    values = _row_values(conn, table, names)
+    sets = ", ".join(f"{q} = {values[i]}" for i, q in enumerate(quoted) if i)
     also = ""
     if where is not None:
         condition = where.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
         # On SQLite as a filter only (unary +): offered a condition on an indexed column,
         # its planner scanned that index for every row instead of going by the key.
         also = f" AND ({condition})" if dialect.name == "postgresql" else f" AND +({condition})"
-    if dialect.name == "postgresql":
-        types = [table.c[name].type.compile(dialect=dialect) for name in names]
-        arrays = ", ".join(f"%(c{i})s::{t}[]" for i, t in enumerate(types))
-        aliases = ", ".join(f"c{i}" for i in range(len(names)))
-        sets = ", ".join(f"{q} = j.c{i}" for i, q in enumerate(quoted) if i)
-        sql = (
-            f"UPDATE {target} SET {sets} FROM unnest({arrays}) AS j({aliases}) "
-            f"WHERE {target}.{quoted[0]} = j.c0{also}"
-        )
-        return conn.exec_driver_sql(
-            sql, {f"c{i}": values for i, values in enumerate(columns)}
-        ).rowcount
-    payload = json.dumps([list(values) for values in zip(*columns, strict=True)], default=str)
-    sets = ", ".join(f"{q} = json_extract(j.value, '$[{i}]')" for i, q in enumerate(quoted) if i)
     sql = (
-        f"UPDATE {target} SET {sets} FROM json_each(?) AS j "
-        f"WHERE {target}.{quoted[0]} = json_extract(j.value, '$[0]'){also}"
+        f"UPDATE {target} SET {sets} FROM {_rows_source(conn)} "
+        f"WHERE {target}.{quoted[0]} = {values[0]}{also}"
     )
-    return conn.exec_driver_sql(sql, (payload,)).rowcount
+    return _execute(conn, sql, payload)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """``INSERT … ON CONFLICT DO NOTHING`` of many rows as ONE statement, the rows as
-    arrays (``unnest``) or a JSON array (``json_each``), like ``update_rows``: a row
-    that breaks a unique constraint is passed over, not an error. Every row must carry
-    the same columns; how many were inserted."""
+    """``INSERT … ON CONFLICT DO NOTHING`` of many rows as ONE statement, the rows as one
+    JSON array like ``update_rows``: a row that breaks a unique constraint is passed
+    over, not an error. Every row must carry the same columns; how many were inserted."""
     if not rows:
         return 0
     names = list(rows[0])
     dialect = conn.dialect
-    columns = _bound_columns(conn, table, names, rows)
+    payload = _json_rows(conn, table, names, rows)
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     target = dialect.identifier_preparer.format_table(table)
-    if dialect.name == "postgresql":
-        types = [table.c[name].type.compile(dialect=dialect) for name in names]
-        arrays = ", ".join(f"%(c{i})s::{t}[]" for i, t in enumerate(types))
-        sql = (
-            f"INSERT INTO {target} ({quoted}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING"
-        )
-        return conn.exec_driver_sql(
-            sql, {f"c{i}": values for i, values in enumerate(columns)}
-        ).rowcount
-    payload = json.dumps([list(values) for values in zip(*columns, strict=True)], default=str)
-    values = ", ".join(f"json_extract(j.value, '$[{i}]')" for i in range(len(names)))
+    values = ", ".join(_row_values(conn, table, names))
     # "WHERE true": SQLite would read ON CONFLICT as a join constraint of the SELECT.
     sql = (
-        f"INSERT INTO {target} ({quoted}) SELECT {values} FROM json_each(?) AS j "
+        f"INSERT INTO {target} ({quoted}) SELECT {values} FROM {_rows_source(conn)} "
         "WHERE true ON CONFLICT DO NOTHING"
     )
-    return conn.exec_driver_sql(sql, (payload,)).rowcount
+    return _execute(conn, sql, payload)
 
 
-def _bound_columns(
+def _json_rows(
     conn: Connection, table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
-) -> list[list[Any]]:
-    """Each named column's values across ``rows``, through the column type's bind
-    processor: stored exactly as an ordinary statement would store them."""
+) -> str:
+    """The rows as one JSON array of arrays, each named column's values through the
+    column type's bind processor: stored exactly as an ordinary statement would store
+    them. Encoded in C, where psycopg dumps arrays element by element in Python."""
     processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in names]
     columns = [[row[name] for row in rows] for name in names]
-    return [
+    columns = [
         column if processor is None else [processor(v) for v in column]
         for column, processor in zip(columns, processors, strict=True)
     ]
+    return json.dumps([list(values) for values in zip(*columns, strict=True)], default=str)
+
+
+def _rows_source(conn: Connection) -> str:
+    if conn.dialect.name == "postgresql":
+        return "json_array_elements(%(rows)s::json) AS j"
+    return "json_each(?) AS j"
+
+
+def _row_values(conn: Connection, table: Table, names: Sequence[str]) -> list[str]:
+    """Each column's value out of the JSON row ``j.value`` (cast to the column's type on
+    PostgreSQL, whose JSON text has none)."""
+    dialect = conn.dialect
+    if dialect.name == "postgresql":
+        return [
+            f"(j.value->>{i})::{table.c[name].type.compile(dialect=dialect)}"
+            for i, name in enumerate(names)
+        ]
+    return [f"json_extract(j.value, '$[{i}]')" for i in range(len(names))]
+
+
+def _execute(conn: Connection, sql: str, payload: str) -> int:
+    if conn.dialect.name == "postgresql":
+        return conn.exec_driver_sql(sql, {"rows": payload}).rowcount
+    return conn.exec_driver_sql(sql, (payload,)).rowcount

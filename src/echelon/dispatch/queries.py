@@ -237,7 +237,7 @@ def mark_submitting(
     """One statement per channel: the claimed messages become ``submitting`` on it."""
     conn.execute(
         update(messages)
-        .where(messages.c.id.in_(message_ids))
+        .where(one_of(conn, messages.c.id, message_ids))
         .values(
             status="submitting",
             channel_id=channel_id,
