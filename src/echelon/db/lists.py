@@ -10,7 +10,7 @@ compared with ``= ANY`` on PostgreSQL — and the statement compiles once.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -106,10 +106,28 @@ def _json_rows(
     processors = [table.c[name].type._cached_bind_processor(conn.dialect) for name in names]
     columns = [[row[name] for row in rows] for name in names]
     columns = [
-        column if processor is None else [processor(v) for v in column]
+        column if processor is None else _processed(column, processor)
         for column, processor in zip(columns, processors, strict=True)
     ]
     return json.dumps([list(values) for values in zip(*columns, strict=True)], default=str)
+
+
+def _processed(column: list[Any], processor: Callable[[Any], Any]) -> list[Any]:
+    """``processor`` applied to each value, once per distinct value: a batch's rows
+    mostly share their times (the dispatcher's "now"), and spelling a time for SQLite
+    costs more than the lookup."""
+    done: dict[tuple[type, Any], Any] = {}
+    processed = []
+    for value in column:
+        key = (value.__class__, value)  # True and 1 are equal keys, not equal values
+        try:
+            out = done[key]
+        except KeyError:
+            out = done[key] = processor(value)
+        except TypeError:  # unhashable (a JSON document)
+            out = processor(value)
+        processed.append(out)
+    return processed
 
 
 def _rows_source(conn: Connection) -> str:

@@ -82,6 +82,7 @@ from echelon.dispatch.settings import DispatchSettings, load_dispatch_settings
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL = 0.0005
+_SKEW_TOLERANCE = timedelta(milliseconds=1)  # a real clock: accepted_at is right as it is
 P = ParamSpec("P")
 R = TypeVar("R")
 ChannelFactory = Callable[[ChannelRow, InboundSink, AcceptedSink], Channel]
@@ -566,10 +567,11 @@ class Dispatcher:
             ]
         else:
             outcomes = await channel.submit_many(outbound)
-            outcomes = [
-                replace(o, accepted_at=o.accepted_at + skew) if o.accepted_at else o
-                for o in outcomes
-            ]
+            if abs(skew) > _SKEW_TOLERANCE:
+                outcomes = [
+                    replace(o, accepted_at=o.accepted_at + skew) if o.accepted_at else o
+                    for o in outcomes
+                ]
         return channel_id, rows, outcomes, sent_at
 
     def _record_outcomes(

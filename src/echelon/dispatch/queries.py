@@ -10,7 +10,7 @@ next settles them as ``unknown`` — never resent blindly (DESIGN, invariant 1).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -187,6 +187,9 @@ def channels_with_unknown(conn: Connection, channel_ids: Collection[int]) -> set
     )
 
 
+_CLAIMED = tuple(f.name for f in fields(Claimed))
+
+
 def claim_due(
     conn: Connection,
     *,
@@ -198,22 +201,7 @@ def claim_due(
     """Lock up to ``limit`` due queued messages of these workspaces, oldest due first."""
     m = messages.c
     query = (
-        select(
-            m.id,
-            m.workspace_id,
-            m.contact_id,
-            m.phone,
-            m.kind,
-            m.text,
-            m.text_hash,
-            m.due_at,
-            m.expires_at,
-            m.channel_id,
-            m.attempts,
-            m.campaign_id,
-            m.reply_id,
-            m.carrier,
-        )
+        select(*(m[name] for name in _CLAIMED))
         .where(m.status == "queued", m.due_at <= now, m.workspace_id.in_(workspace_ids))
         .order_by(m.due_at, m.id)
         .limit(limit)
@@ -222,7 +210,7 @@ def claim_due(
         query = query.where(or_(m.campaign_id.is_(None), m.campaign_id.not_in(skip_campaigns)))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(of=messages, skip_locked=True)
-    return [Claimed(**row) for row in conn.execute(query).mappings()]
+    return [Claimed(*row) for row in conn.execute(query)]  # columns in field order
 
 
 def write_messages(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
