@@ -101,8 +101,11 @@ def default_holder() -> str:
 @dataclass(frozen=True, slots=True)
 class DispatchOptions:
     holder: str = field(default_factory=default_holder)
-    batch_size: int = 1_000
-    max_in_flight: int = 4
+    # Three batches of 2,000 in flight: fewer, larger transactions than 4 × 1,000 once
+    # receipts stopped costing a write per batch (100,000 messages: PostgreSQL 4,340 vs
+    # 3,990 msg/s, SQLite 4,670 vs 4,230).
+    batch_size: int = 2_000
+    max_in_flight: int = 3
     poll_interval: float = 0.2
     refresh_interval: float = 3.0
     lease_ttl: timedelta = timedelta(seconds=15)
