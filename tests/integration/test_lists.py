@@ -3,6 +3,7 @@ both databases, must store and match exactly what the ordinary statements would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -31,16 +32,20 @@ def seed(engine: Engine, count: int) -> list[int]:
 TEXT = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))  # storable text
 names = st.one_of(st.none(), st.text(TEXT, min_size=1, max_size=16))
 moments = st.integers(0, 10**9).map(lambda us: BASE + timedelta(microseconds=us))
+rows = st.lists(
+    st.tuples(st.text(TEXT, min_size=1, max_size=50), names, moments), min_size=1, max_size=30
+)
 
 
-@settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    data=st.lists(
-        st.tuples(st.text(TEXT, min_size=1, max_size=50), names, moments), min_size=1, max_size=30
-    )
-)
+def on_rows(test: Callable[..., None]) -> Callable[..., None]:
+    """A property over lists of (name, signature, time) rows, against the engine fixture."""
+    checked = given(data=rows)(test)
+    return settings(
+        max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )(checked)
+
+
+@on_rows
 def test_update_rows_stores_what_an_update_would(
     engine: Engine, data: list[tuple[str, str | None, datetime]]
 ) -> None:
@@ -94,14 +99,7 @@ def test_update_rows_touches_only_the_rows_its_condition_admits(engine: Engine) 
     assert names == {"w0": "店0", "w1": f"新{ids[1]}", "w2": f"新{ids[2]}", "w3": "店3"}
 
 
-@settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(
-    data=st.lists(
-        st.tuples(st.text(TEXT, min_size=1, max_size=50), names, moments), min_size=1, max_size=30
-    )
-)
+@on_rows
 def test_insert_rows_stores_what_an_insert_would_and_passes_over_conflicts(
     engine: Engine, data: list[tuple[str, str | None, datetime]]
 ) -> None:

@@ -83,6 +83,14 @@ def outbox_row(engine: Engine, ws: Workspace, phone: str, **values: object) -> i
         )
 
 
+def sent_row(engine: Engine, ws: Workspace, phone: str, channel_id: int, provider_id: str) -> int:
+    """A message submitted on the channel as ``provider_id``, awaiting its receipt."""
+    return outbox_row(
+        engine, ws, phone, status="submitted", channel_id=channel_id,
+        provider_id=provider_id, submitted_at=NOW,
+    )  # fmt: skip
+
+
 def receipt(provider_id: str, status: str = "delivered", final: bool = True) -> Receipt:
     return Receipt(
         provider_id=provider_id,
@@ -191,17 +199,11 @@ def test_a_new_lease_holder_ends_what_its_predecessor_stored_but_did_not_apply(
     # The dispatcher stores a receipt linked and acknowledges it, keeping the ending in
     # memory for the moment until its message's outcome is written; a worker killed in
     # that moment leaves the receipt stored and the message awaiting it.
-    submitted = outbox_row(
-        engine, workspace, "13800138000", status="submitted", channel_id=channel_id,
-        provider_id="p1", submitted_at=NOW,
-    )  # fmt: skip
+    submitted = sent_row(engine, workspace, "13800138000", channel_id, "p1")
     in_flight = outbox_row(
         engine, workspace, "13900139000", status="submitting", channel_id=channel_id
     )
-    untouched = outbox_row(
-        engine, workspace, "13700137000", status="submitted", channel_id=channel_id,
-        provider_id="p3", submitted_at=NOW,
-    )  # fmt: skip
+    untouched = sent_row(engine, workspace, "13700137000", channel_id, "p3")
     with engine.begin() as conn:
         stored, _ = store_linked_receipts(
             conn,
@@ -220,10 +222,7 @@ def test_a_new_lease_holder_ends_what_its_predecessor_stored_but_did_not_apply(
 def test_a_receipt_stored_linked_twice_is_kept_once(
     engine: Engine, workspace: Workspace, channel_id: int
 ) -> None:
-    sent = outbox_row(
-        engine, workspace, "13800138000", status="submitted", channel_id=channel_id,
-        provider_id="p1", submitted_at=NOW,
-    )  # fmt: skip
+    sent = sent_row(engine, workspace, "13800138000", channel_id, "p1")
     twice = [Linked(channel_id, workspace.id, sent, receipt("p1"), NOW)] * 2
     with engine.begin() as conn:
         assert store_linked_receipts(conn, twice)[0] == 1
@@ -234,14 +233,8 @@ def test_a_receipt_stored_linked_twice_is_kept_once(
 def test_forgetting_a_number_deletes_its_receipts(
     engine: Engine, workspace: Workspace, channel_id: int
 ) -> None:
-    kept = outbox_row(
-        engine, workspace, "13900139000", status="submitted", channel_id=channel_id,
-        provider_id="p2", submitted_at=NOW,
-    )  # fmt: skip
-    gone = outbox_row(
-        engine, workspace, "13800138000", status="submitted", channel_id=channel_id,
-        provider_id="p1", submitted_at=NOW,
-    )  # fmt: skip
+    kept = sent_row(engine, workspace, "13900139000", channel_id, "p2")
+    gone = sent_row(engine, workspace, "13800138000", channel_id, "p1")
     with engine.begin() as conn:
         store_linked_receipts(
             conn,
