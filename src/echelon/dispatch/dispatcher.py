@@ -591,17 +591,21 @@ class Dispatcher:
         changes: list[dict[str, Any]] = []
         invalid: dict[int, set[str]] = defaultdict(set)
         accepted: dict[int, dict[str, tuple[Claimed, dict[str, Any]]]] = defaultdict(dict)
+        # Unknown, yet a receipt for the first part came (a later part's response was
+        # lost): the SMSC has it, and the receipt says how it ended.
+        lost: list[tuple[Claimed, dict[str, Any]]] = []
         for channel_id, rows, outcomes, sent_at in results:
             for row, outcome in zip(rows, outcomes, strict=True):
                 change = self._outcome_change(row, outcome, now, sent_at)
                 changes.append(change)
                 if change["status"] == "unknown":
                     self._unknown_on.add(channel_id)
+                    lost.append((row, change))
                 if change["status"] == "submitted" and outcome.provider_id:
                     accepted[channel_id][outcome.provider_id] = (row, change)
                 elif change["status"] == "failed":
                     invalid[row.workspace_id].add(row.phone)
-        with _batch(self._engine) as conn:
+        with _batch(self._engine, lookups=relink is None or bool(relink)) as conn:
             ended = dict(endings or {})
             for channel_id, by_provider in accepted.items():
                 if relink is not None and channel_id not in relink:
@@ -613,14 +617,16 @@ class Dispatcher:
                 ended = stored | ended
             # A message whose receipt came first is written submitted and ended at once,
             # and a 空号 among them counts as any other.
-            for by_provider in accepted.values():
-                for row, change in by_provider.values():
-                    if (ending := ended.get(row.id)) is None:
-                        continue
-                    change |= {"status": ending.status, "error_code": ending.error_code,
-                               "done_at": ending.done_at}  # fmt: skip
-                    if ending.status != "delivered" and ending.error_code:
-                        invalid[row.workspace_id].add(row.phone)
+            submitted = [
+                entry for by_provider in accepted.values() for entry in by_provider.values()
+            ]
+            for row, change in [*submitted, *lost]:
+                if (ending := ended.get(row.id)) is None:
+                    continue
+                change |= {"status": ending.status, "error_code": ending.error_code,
+                           "done_at": ending.done_at}  # fmt: skip
+                if ending.status != "delivered" and ending.error_code:
+                    invalid[row.workspace_id].add(row.phone)
             for shape in _by_keys(changes):
                 queries.write_messages(conn, shape)
             for workspace_id, phones in invalid.items():

@@ -20,6 +20,7 @@ from echelon.db.outbox import messages, receipts, replies
 from echelon.dispatch.channel_admin import add_channel
 from echelon.dispatch.dispatcher import Dispatcher
 from echelon.dispatch.inbound import (
+    Ending,
     Linked,
     apply_pending_receipts,
     end_by_stored_receipts,
@@ -173,6 +174,27 @@ def test_an_empty_number_reported_before_its_submit_response_is_still_listed_inv
     with engine.connect() as conn:
         listed = suppression_kinds(conn, workspace_id=workspace.id, phones={phone})
     assert "invalid" in listed[phone]
+
+
+def test_a_message_whose_later_part_was_lost_ends_as_its_first_parts_receipt_says(
+    engine: Engine, workspace: Workspace, channel_id: int
+) -> None:
+    # Two parts: the first accepted (and its receipt already in), the second's response
+    # lost — the outcome is unknown, but the SMSC has the message and said how it ended.
+    lost = outbox_row(engine, workspace, "13800138000", status="submitting", channel_id=channel_id)
+    claimed = Claimed(
+        id=lost, workspace_id=workspace.id, contact_id=0, phone="+8613800138000",
+        kind="marketing", text="【店】你好", text_hash="h", due_at=NOW, expires_at=None,
+        channel_id=channel_id, attempts=0, campaign_id=None, reply_id=None,
+        carrier="china_mobile",
+    )  # fmt: skip
+    unknown = SubmitOutcome(lost, ok=False, unknown=True, error_code="response_timeout")
+    ending = Ending("delivered", None, NOW + timedelta(seconds=1))
+    awaiting = Dispatcher(engine)._record_outcomes(
+        [(channel_id, [claimed], [unknown], NOW)], {lost: ending}, relink=set()
+    )
+    assert awaiting == []
+    assert status_of(engine, lost) == ("delivered", None)
 
 
 def test_a_receipt_before_its_submit_response_waits(
