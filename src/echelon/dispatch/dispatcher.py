@@ -137,6 +137,19 @@ class _Workspace:
     settings: DispatchSettings
 
 
+@dataclass(frozen=True, slots=True)
+class _Refreshed:
+    """What a refresh read and settled in its transaction."""
+
+    channels: list[ChannelRow]  # enabled, any holder
+    held: set[int]  # the channels this process holds the lease of
+    settled_by_receipt: int
+    settled_unknown: int
+    workspaces: dict[int, _Workspace]
+    throttles: dict[int, float]  # running campaign → messages a second
+    callbacks: set[int]  # held channels with an HTTP callback token
+
+
 @dataclass
 class _Bucket:
     """A campaign's throttle: ``rate`` messages a second, a second's worth of burst."""
@@ -303,13 +316,13 @@ class Dispatcher:
             self._upkeep = asyncio.get_running_loop().run_in_executor(
                 self._upkeep_thread, _refresh_statistics, self._engine
             )
-        rows, held, settled, workspaces, throttles, callbacks = await self._db(self._refresh_in_db)
-        self._callbacks = callbacks
-        self.stats.settled_by_receipt += settled[0]
-        self.stats.settled_unknown += settled[1]
-        self._workspaces = workspaces
-        self._all_routes = rows
-        wanted = {row.id: row for row in rows if row.id in held}
+        fresh = await self._db(self._refresh_in_db)
+        self._callbacks = fresh.callbacks
+        self.stats.settled_by_receipt += fresh.settled_by_receipt
+        self.stats.settled_unknown += fresh.settled_unknown
+        self._workspaces = workspaces = fresh.workspaces
+        self._all_routes = fresh.channels
+        wanted = {row.id: row for row in fresh.channels if row.id in fresh.held}
         for channel_id in list(self._channels):
             if channel_id not in wanted or wanted[channel_id] != self._rows.get(channel_id):
                 await self._channels.pop(channel_id).close()
@@ -331,19 +344,10 @@ class Dispatcher:
         now = time.monotonic()
         self._buckets = {
             campaign_id: self._buckets.get(campaign_id) or _Bucket(rate, rate, now)
-            for campaign_id, rate in throttles.items()
+            for campaign_id, rate in fresh.throttles.items()
         }
 
-    def _refresh_in_db(
-        self,
-    ) -> tuple[
-        list[ChannelRow],
-        set[int],
-        tuple[int, int],
-        dict[int, _Workspace],
-        dict[int, float],
-        set[int],
-    ]:
+    def _refresh_in_db(self) -> _Refreshed:
         now = self._clock()
         with self._engine.begin() as conn:
             rows = queries.enabled_channels(conn)
@@ -352,10 +356,8 @@ class Dispatcher:
             )
             # A previous holder may have stored a receipt and died before writing the
             # ending it kept in memory; the rest of what it left in flight is unknown.
-            settled = (
-                end_by_stored_receipts(conn, channel_ids=taken, now=now),
-                queries.settle_abandoned(conn, channel_ids=taken, now=now),
-            )
+            by_receipt = end_by_stored_receipts(conn, channel_ids=taken, now=now)
+            unknown = queries.settle_abandoned(conn, channel_ids=taken, now=now)
             self._unknown_on |= queries.channels_with_unknown(conn, taken)
             queries.complete_campaigns(conn, now=now)
             workspaces = {
@@ -379,7 +381,7 @@ class Dispatcher:
                     select(tokens.channel_id).where(tokens.channel_id.in_(held or {0}))
                 ).scalars()
             )
-        return rows, held, settled, workspaces, throttles, callbacks
+        return _Refreshed(rows, held, by_receipt, unknown, workspaces, throttles, callbacks)
 
     def _sink(self, channel_id: int) -> InboundSink:
         """Buffer the item; the SMSC's ack waits until the write that stores it commits,

@@ -6,9 +6,9 @@ known by that provider id. One arriving twice changes nothing the second time; o
 arriving before its submit response waits, stored, until the response is recorded
 (``link_early_receipts``). The dispatcher knows most messages its receipts belong to
 already (``dispatch.correlation``) and stores those linked at once
-(``store_linked_receipts``, ``end_sent``). A reply is kept, tied to the latest message sent to that
-number, and an opt-out keyword suppresses the number and revokes its marketing
-consent in the same transaction.
+(``store_linked_receipts``, ``end_sent``). A reply is kept, tied to the latest message
+sent to that number, and an opt-out keyword suppresses the number and revokes its
+marketing consent in the same transaction.
 """
 
 from __future__ import annotations
@@ -91,9 +91,11 @@ def record_receipts_in(
     failed = [row for row in new if row["destination"] and row["status"] != "delivered"]
     if any(row["error_code"] for row in failed):
         settings = settings or load_dispatch_settings(conn, workspace_id)
-        # Only a 空号-type code can put a number on the list: others need no count.
-        codes = settings.invalid_codes
-        phones = {str(row["destination"]) for row in failed if row["error_code"] in codes}
+        phones = {
+            str(row["destination"])
+            for row in failed
+            if _says_empty(row["status"], row["error_code"], settings)
+        }
         if phones:
             learn_invalid_numbers(
                 conn, workspace_id=workspace_id, phones=phones, now=now, settings=settings
@@ -118,13 +120,22 @@ def _store_and_apply(
             )
         ).all()
     )
-    endings: dict[int, Ending] = {}
     for row in new:
-        row["message_id"] = message_id = message_of.get(row["provider_id"])
+        row["message_id"] = message_of.get(row["provider_id"])
+    _, endings = _insert_receipts(conn, new)
+    _end_awaiting(conn, endings, now)
+
+
+def _insert_receipts(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, dict[int, Ending]]:
+    """Insert receipt rows (one stored before is passed over): how many were new, and
+    the ending of each message they are linked to (its first final receipt)."""
+    stored = insert_rows(conn, receipts, rows)
+    endings: dict[int, Ending] = {}
+    for row in rows:
+        message_id = row["message_id"]
         if message_id is not None and message_id not in endings:
             endings[message_id] = Ending(row["status"], row["error_code"], row["received_at"])
-    insert_rows(conn, receipts, new)
-    _end_awaiting(conn, endings, now)
+    return stored, endings
 
 
 def _receipt_row(
@@ -174,13 +185,7 @@ def store_linked_receipts(
         | {"message_id": item.message_id}
         for item in linked
     ]
-    stored = insert_rows(conn, receipts, rows)
-    endings: dict[int, Ending] = {}
-    for item in linked:
-        if item.message_id not in endings:
-            receipt = item.receipt
-            endings[item.message_id] = Ending(receipt.status, receipt.error_code, item.received_at)
-    return stored, endings
+    return _insert_receipts(conn, rows)
 
 
 def end_sent(
@@ -196,11 +201,7 @@ def end_sent(
     empty: dict[int, set[str]] = {}
     for sent, ending in ended:
         workspace = settings.get(sent.workspace_id)
-        if (
-            workspace is not None
-            and ending.status != "delivered"
-            and ending.error_code in workspace.invalid_codes
-        ):
+        if workspace is not None and _says_empty(ending.status, ending.error_code, workspace):
             empty.setdefault(sent.workspace_id, set()).add(sent.phone)
     for workspace_id, phones in empty.items():
         learn_invalid_numbers(
@@ -327,6 +328,12 @@ def _answered_lately(conn: Connection, contact_id: int | None, since: datetime) 
         ).first()
         is not None
     )
+
+
+def _says_empty(status: str, error_code: str | None, settings: DispatchSettings) -> bool:
+    """Whether a receipt counts towards its number's ``invalid`` listing: only a
+    空号-type code does (the rest need no count, hence no query)."""
+    return status != "delivered" and error_code in settings.invalid_codes
 
 
 def _phone_or_none(destination: str) -> str | None:
