@@ -88,6 +88,19 @@ class SmppConfig(BaseModel):
     status_overrides: dict[int, bool] = Field(default_factory=dict)  # status → retryable
 
 
+def inbound_handler(config: SmppConfig, sink: InboundSink) -> InboundHandler:
+    """What turns the account's deliver_sm into receipts and replies for ``sink``."""
+    return InboundHandler(
+        sink,
+        name=config.name,
+        source_addr=config.source_addr,
+        country_code=config.country_code,
+        receipt_timezone=config.receipt_timezone,
+        alphabet=config.default_alphabet,
+        reassembly_timeout=config.mo_reassembly_timeout,
+    )
+
+
 class SmppChannel:
     """An SMPP 3.4 ESME implementing ``base.Channel``."""
 
@@ -98,7 +111,10 @@ class SmppChannel:
         *,
         on_accepted: AcceptedSink | None = None,
         rng: random.Random | None = None,
+        inbound: InboundHandler | None = None,
     ) -> None:
+        """``inbound``: a handler shared with other sessions of the same account
+        (``binds``); by default the channel makes its own around ``on_inbound``."""
         self.name = config.name
         self._config = config
         self._on_accepted = on_accepted
@@ -109,15 +125,7 @@ class SmppChannel:
             if config.tps
             else None
         )
-        self._inbound = InboundHandler(
-            on_inbound,
-            name=config.name,
-            source_addr=config.source_addr,
-            country_code=config.country_code,
-            receipt_timezone=config.receipt_timezone,
-            alphabet=config.default_alphabet,
-            reassembly_timeout=config.mo_reassembly_timeout,
-        )
+        self._inbound = inbound or inbound_handler(config, on_inbound)
         self._sequence = 0
         self._reference = self._rng.randrange(256)
         self._session: SmppSession | None = None
@@ -142,6 +150,10 @@ class SmppChannel:
             self._state = "idle"
             raise
         self._supervisor = asyncio.create_task(self._supervise(session))
+
+    @property
+    def state(self) -> ChannelState:
+        return self._state
 
     async def wait_bound(self, timeout: float) -> bool:
         """True once a session is bound (at once if it is), False after ``timeout``."""

@@ -53,6 +53,7 @@ from echelon.channels.base import (
     Receipt,
     SubmitOutcome,
 )
+from echelon.channels.binds import SmppBinds
 from echelon.channels.smpp import SmppChannel, SmppConfig
 from echelon.compliance.gate import Candidate, Policy, judge
 from echelon.compliance.policy import load_policy
@@ -91,6 +92,9 @@ ChannelFactory = Callable[[ChannelRow, InboundSink, AcceptedSink], Channel]
 def smpp_channel(row: ChannelRow, sink: InboundSink, accepted: AcceptedSink) -> Channel:
     fields = {k: v for k, v in row.config.items() if k != "binds"}
     config = SmppConfig.model_validate(fields | {"name": row.name})
+    binds = int(row.config.get("binds", 1))
+    if binds > 1:
+        return SmppBinds(config, sink, binds=binds, on_accepted=accepted)
     return SmppChannel(config, sink, on_accepted=accepted)
 
 
@@ -214,6 +218,7 @@ class Dispatcher:
         # Flushes under way: a reply being recorded may queue an auto-reply (on
         # PostgreSQL beside the query that decides whether anything is left to do).
         self._recording = 0
+        self._storing: asyncio.Future[int] | None = None  # the flush under way, if any
         # Receipts stored unlinked (the database path), per channel, and the channels an
         # HTTP provider may post receipts for: only there can a batch's early receipts
         # be in the database rather than in memory.
@@ -551,6 +556,12 @@ class Dispatcher:
                 for channel_id, seen in strays.items()
                 if self._strays[channel_id] != seen or channel_id in self._callbacks
             }
+            storing = self._storing
+            if relink and storing is not None and not storing.done():
+                # A receipt that took the database path during the batch may be one of
+                # its own, come ahead of its response (over another bind): the lookup
+                # must see it stored, or neither write would link the two.
+                await asyncio.wait({storing})
             awaiting = await self._db(self._record_outcomes, results, endings, relink)
         except Exception:
             # The rows stay ``submitting``; the next lease holder settles them as unknown.
@@ -707,10 +718,11 @@ class Dispatcher:
         waiting += [m.arrived.token for m in matched] + [a.token for a in rest]
         loop = asyncio.get_running_loop()
         self._recording += 1
+        self._storing = storing = loop.run_in_executor(
+            self._inbound_thread, self._record_inbound, matched, rest, others, late, now
+        )
         try:
-            new = await loop.run_in_executor(
-                self._inbound_thread, self._record_inbound, matched, rest, others, late, now
-            )
+            new = await storing
         except Exception as exc:
             # Not acknowledged: the SMSC delivers them again (receipts are idempotent).
             log.exception("could not record %d receipts/replies", len(waiting))

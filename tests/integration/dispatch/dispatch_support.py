@@ -98,6 +98,7 @@ def channel_for(
     carriers: Sequence[str] = ("all",),
     weight: int = 1,
     priority: int = 0,
+    binds: int = 1,
     **config: Any,
 ) -> int:
     record = add_channel(
@@ -118,6 +119,7 @@ def channel_for(
         carriers=list(carriers),
         weight=weight,
         priority=priority,
+        binds=binds,
         now=NOON,
     )
     return record.id

@@ -55,6 +55,27 @@ def test_a_campaign_is_sent_and_every_message_ends_final(
     assert report["by_status"]["delivered"] == counts["delivered"]
 
 
+def test_a_channel_with_several_binds_sends_over_each_and_links_every_receipt(
+    engine: Engine, workspace: Workspace, tmp_path: Path
+) -> None:
+    shop_with_campaign(engine, workspace, tmp_path, phones(300))
+    with SimulatorProcess(sim_config()) as sim:
+        channel_for(engine, workspace, sim, binds=3)
+        stats = dispatch(engine)
+        seen = sim.stop()
+    # Three sessions of one account; the simulator sends every receipt over the first
+    # receiving one, whichever session the submit went out on, so a receipt often
+    # overtakes its submit response (on PostgreSQL 1 run in 12 left some unlinked and
+    # their messages submitted, until the outcome write waited for such receipts).
+    assert (seen.binds, seen.accepted, stats.submitted) == (3, 300, 300)
+    assert statuses(engine) == {"delivered": 300}
+    with engine.connect() as conn:
+        linked = conn.execute(
+            select(func.count()).select_from(receipts).where(receipts.c.message_id.is_not(None))
+        ).scalar_one()
+    assert linked == 300
+
+
 @pytest.mark.parametrize(
     "timing",
     [
