@@ -59,6 +59,23 @@ class ChannelExists(EchelonError):
         super().__init__(f"通道「{name}」已存在")
 
 
+class AccountInUse(EchelonError):
+    """Another enabled channel binds to the same SMSC account. The SMSC may send either
+    channel's receipts and replies over the other's sessions, where they would match
+    nothing: more connections to one account are the ``binds`` setting."""
+
+    code = "channel_account_in_use"
+    http_status = 409
+
+    def __init__(self, config: SmppConfig, other: str | None) -> None:
+        account = f"{config.system_id}@{config.host}:{config.port}"
+        holder = f"通道「{other}」" if other else "另一个工作区的通道"
+        super().__init__(
+            f"{holder}已使用短信中心账号 {account}：同一账号的回执可能从它的任一连接返回，"
+            "不能再建一个通道；要增加连接数，请设置该通道的绑定数（--binds）"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelRecord:
     """A channel as shown to people and scripts: ``config`` has the password masked."""
@@ -145,6 +162,7 @@ def add_channel(
     with engine.begin() as conn:
         if _find(conn, workspace_id, name) is not None:
             raise ChannelExists(name)
+        _refuse_shared_account(conn, config, workspace_id=workspace_id, channel_id=None)
         conn.execute(
             insert(channels).values(
                 workspace_id=workspace_id,
@@ -182,6 +200,8 @@ def edit_channel(
             weight=changes.get("weight", row["weight"]),
             binds=changes.get("binds", row["config"].get(_BINDS_KEY, 1)),
         )
+        if row["enabled"]:
+            _refuse_shared_account(conn, config, workspace_id=workspace_id, channel_id=row["id"])
         conn.execute(
             update(channels)
             .where(channels.c.id == row["id"])
@@ -234,6 +254,10 @@ def _set_enabled(
 ) -> ChannelRecord:
     with engine.begin() as conn:
         row = _get(conn, workspace_id, name)
+        if enabled and not row["enabled"]:
+            _refuse_shared_account(
+                conn, _config_of(row), workspace_id=workspace_id, channel_id=row["id"]
+            )
         conn.execute(
             update(channels)
             .where(channels.c.id == row["id"])
@@ -248,6 +272,24 @@ def _checked_settings(*, carriers: Iterable[str], weight: int, binds: int) -> di
     if binds < 1:
         raise InvalidInput(f"绑定数 {binds} 无效：须至少为 1")
     return {"carriers": parse_carriers(carriers), "weight": weight, "binds": binds}
+
+
+def _refuse_shared_account(
+    conn: Connection, config: SmppConfig, *, workspace_id: int, channel_id: int | None
+) -> None:
+    """``AccountInUse`` if another enabled channel, in any workspace, binds to the
+    account of ``config`` (the same system_id at the same host and port)."""
+    account = (config.host.lower(), config.port, config.system_id)
+    rows = conn.execute(
+        select(channels.c.id, channels.c.workspace_id, channels.c.name, channels.c.config).where(
+            channels.c.enabled.is_(True)
+        )
+    )
+    for other_id, other_workspace, other_name, other in rows:
+        if other_id == channel_id:
+            continue
+        if (str(other["host"]).lower(), other["port"], other["system_id"]) == account:
+            raise AccountInUse(config, other_name if other_workspace == workspace_id else None)
 
 
 def _secret_dump(config: SmppConfig) -> dict[str, Any]:

@@ -226,6 +226,10 @@ def test_channels_never_show_a_password_and_callbacks_need_the_channel_token(
         headers=owner,
     )
     assert created.status_code == 201, created.text
+    # The same SMSC account again: a second channel would take the first one's receipts.
+    account = {"host": "SMSC.example.com", "port": 2775, "system_id": "shop", "password": "x"}
+    twin = client.post("/api/v1/channels", json={"name": "双", "config": account}, headers=owner)
+    assert "已使用短信中心账号" in assert_error(twin, 409, "channel_account_in_use")["message"]
     for shown in (
         created.text,
         client.get("/api/v1/channels").text,

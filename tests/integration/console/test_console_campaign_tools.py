@@ -29,7 +29,12 @@ from echelon.config import Settings
 from echelon.content.review import approve_template, reject_template, submit_template
 from echelon.content.templates import create_template, get_template
 from echelon.db.outbox import channels, messages
-from echelon.dispatch.channel_admin import add_channel, disable_channel, smpp_config
+from echelon.dispatch.channel_admin import (
+    add_channel,
+    disable_channel,
+    list_channels,
+    smpp_config,
+)
 from echelon.dispatch.dispatcher import Dispatcher, DispatchOptions
 from echelon.errors import NotFound
 from echelon.journeys.service import create_journey
@@ -127,7 +132,9 @@ def _shop(engine: Engine, slug: str) -> Workspace:
 
 
 def _channel(engine: Engine, workspace_id: int, name: str, host: str, port: int) -> int:
-    config = {"host": host, "port": port, "system_id": "echelon", "password": "secret"}
+    # An SMSC account of its own per channel: two enabled channels may not share one.
+    account = f"echelon{len(list_channels(engine, workspace_id=workspace_id))}"
+    config = {"host": host, "port": port, "system_id": account, "password": "secret"}
     record = add_channel(
         engine, workspace_id=workspace_id, name=name,
         config=smpp_config(config | {"response_timeout": 2.0, "bind_wait": 1.0}),

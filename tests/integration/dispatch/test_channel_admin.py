@@ -20,6 +20,7 @@ from echelon.cli.app import app
 from echelon.db.outbox import channels
 from echelon.dispatch.channel_admin import (
     MASK,
+    AccountInUse,
     ChannelExists,
     ChannelNotFound,
     add_channel,
@@ -32,7 +33,7 @@ from echelon.dispatch.channel_admin import (
     smpp_config,
 )
 from echelon.errors import InvalidInput
-from echelon.workspaces.service import Workspace
+from echelon.workspaces.service import Workspace, create_workspace
 
 SECRET = "Zq7#wX2k"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -151,6 +152,48 @@ def test_cli_add_edit_list_show_disable(engine: Engine, workspace: Workspace) ->
     assert isinstance(listed, list) and [c["enabled"] for c in listed] == [False]
     code, out, _ = cli(engine, "channels", "enable", "main")
     assert code == 0 and "已启用" in out
+
+
+def test_two_enabled_channels_may_not_bind_to_one_smsc_account(
+    engine: Engine, workspace: Workspace
+) -> None:
+    ws = workspace.id
+
+    def add(name: str, workspace_id: int = ws, **changes: object) -> None:
+        add_channel(
+            engine, workspace_id=workspace_id, name=name, config=config(**changes),
+            carriers=["all"], weight=1, priority=0, now=NOW,
+        )  # fmt: skip
+
+    add("主通道")
+    in_use = r"通道「主通道」已使用短信中心账号 shop@127\.0\.0\.1:2775"
+    with pytest.raises(AccountInUse, match=in_use):
+        add("副通道", host="127.0.0.1")
+    add("网关", host="SMSC.example.cn", system_id="gw")
+    with pytest.raises(AccountInUse, match=r"「网关」.*--binds"):
+        add("网关二", host="smsc.example.cn", system_id="gw")  # host names ignore case
+    add("副通道", system_id="shop2")  # another account on the same SMSC
+    add("备用", port=2776)
+    with pytest.raises(AccountInUse, match="「主通道」"):
+        edit_channel(engine, workspace_id=ws, name="副通道", now=NOW, system_id="shop")
+    assert get_channel(engine, workspace_id=ws, name="副通道").config["system_id"] == "shop2"
+
+    # A disabled channel binds nothing: its account is free until it is enabled again.
+    disable_channel(engine, workspace_id=ws, name="备用", now=NOW)
+    edit_channel(engine, workspace_id=ws, name="备用", now=NOW, port=2775, system_id="shop2")
+    with pytest.raises(AccountInUse, match="「副通道」"):
+        enable_channel(engine, workspace_id=ws, name="备用", now=NOW)
+    assert not get_channel(engine, workspace_id=ws, name="备用").enabled
+
+    # Another workspace's channel is refused too, without its name being shown.
+    other, _ = create_workspace(engine, slug="other-shop", name="另一家店")
+    with pytest.raises(AccountInUse, match=r"^另一个工作区的通道已使用"):
+        add("主通道", workspace_id=other.id)
+    code, _, err = cli(
+        engine, "channels", "add", "第四", "--host", "127.0.0.1", "--port", "2775",
+        "--system-id", "shop", "--password", SECRET,
+    )  # fmt: skip
+    assert code == 1 and "已使用短信中心账号" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_errors_are_one_line(engine: Engine, workspace: Workspace) -> None:
