@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from echelon.channels.base import BindFailed
+from echelon.channels.binds import SmppBinds
 from echelon.channels.pdu import BindMode
 from echelon.channels.smpp import SmppChannel, SmppConfig
 from echelon.cli.options import JsonFlag
@@ -234,32 +235,40 @@ def bind_test(
     timeout: Annotated[float, typer.Option(help="连接与绑定应答各自的等待秒数", min=0.1)] = 10.0,
     json_output: JsonFlag = False,
 ) -> None:
-    """用保存的设置绑定一次，报告是否成功、用时与通道状态，然后解绑。"""
+    """用保存的设置绑定（每个连接各一次），报告是否成功、用时与通道状态，然后解绑。"""
     context: Context = ctx.obj
-    config = channel_connection(context.engine, workspace_id=context.workspace.id, name=name)
+    workspace_id = context.workspace.id
+    config = channel_connection(context.engine, workspace_id=workspace_id, name=name)
     config = config.model_copy(update={"connect_timeout": timeout, "response_timeout": timeout})
-    report = asyncio.run(_probe(config))
+    binds = get_channel(context.engine, workspace_id=workspace_id, name=name).binds
+    report = asyncio.run(_probe(config, binds))
     if json_output:
         print_json(report)
         return
     health = report["health"]
     console.print(
-        f"通道「{name}」已绑定 {report['address']}（{health['bind_mode']}），"
+        f"通道「{name}」已绑定 {report['address']}（{health['bind_mode']} × {report['binds']}），"
         f"用时 {report['bind_ms']} 毫秒",
         highlight=False,
     )
 
 
-async def _probe(config: SmppConfig) -> dict[str, Any]:
-    """Bind once and unbind; a failed bind raises ``ChannelTestFailed``."""
+async def _probe(config: SmppConfig, binds: int) -> dict[str, Any]:
+    """Bind each of the channel's sessions once and unbind (an SMSC may grant fewer
+    binds than configured); a failed bind raises ``ChannelTestFailed``."""
     address = f"{config.host}:{config.port}"
     # A test bind acknowledges whatever the SMSC delivers without recording it.
-    channel = SmppChannel(config, lambda _inbound: None)
+    channel: SmppChannel | SmppBinds = (
+        SmppBinds(config, lambda _inbound: None, binds=binds)
+        if binds > 1
+        else SmppChannel(config, lambda _inbound: None)
+    )
     started = time.monotonic()
     try:
         await channel.start()
     except BindFailed as exc:
-        reason = channel.health().last_error or exc.message
+        # Over several binds the error says which one failed.
+        reason = exc.message if binds > 1 else channel.health().last_error or exc.message
         raise ChannelTestFailed(f"通道「{config.name}」无法绑定 {address}：{reason}") from exc
     bind_ms = round((time.monotonic() - started) * 1000, 1)
     try:
@@ -270,6 +279,7 @@ async def _probe(config: SmppConfig) -> dict[str, Any]:
         "channel": config.name,
         "address": address,
         "bound": True,
+        "binds": binds,
         "bind_ms": bind_ms,
         "health": health,
     }

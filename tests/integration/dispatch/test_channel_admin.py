@@ -223,7 +223,12 @@ def test_channels_test_binds_to_the_simulator(
     assert report["bound"] is True and report["bind_ms"] >= 0
     assert report["health"]["state"] == "bound" and report["health"]["bind_mode"] == "transceiver"
     code, out, _ = cli(engine, "channels", "test", "sim")
-    assert code == 0 and "已绑定" in out
+    assert code == 0 and "已绑定" in out and "× 1" in out
+    # Every session of a channel with several binds is bound once.
+    cli_json(engine, "channels", "edit", "sim", "--binds", "3")
+    report = cli_json(engine, "channels", "test", "sim")
+    assert isinstance(report, dict) and report["binds"] == 3
+    assert report["health"]["counters"]["binds_bound"] == 3
 
 
 def test_channels_test_reports_a_closed_port(engine: Engine, workspace: Workspace) -> None:
