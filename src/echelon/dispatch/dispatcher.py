@@ -215,10 +215,11 @@ class Dispatcher:
         self._inbound: list[tuple[int, Inbound, asyncio.Future[None]]] = []
         self._receipts: Correlator[asyncio.Future[None]] = Correlator()
         self._late: list[tuple[Sent, Ending]] = []  # receipts that came during a write
-        # Flushes under way: a reply being recorded may queue an auto-reply (on
-        # PostgreSQL beside the query that decides whether anything is left to do).
-        self._recording = 0
-        self._storing: asyncio.Future[int] | None = None  # the flush under way, if any
+        # The flush of receipts and replies under way, if any (one at a time): a reply
+        # being recorded may queue an auto-reply (on PostgreSQL beside the query that
+        # decides whether anything is left to do), and a batch's outcome write may have
+        # to see the receipts it stores.
+        self._storing: asyncio.Future[int] | None = None
         # Receipts stored unlinked (the database path), per channel, and the channels an
         # HTTP provider may post receipts for: only there can a batch's early receipts
         # be in the database rather than in memory.
@@ -273,7 +274,7 @@ class Dispatcher:
         return self.stats
 
     async def _finished(self, idle_since: float | None, receipt_wait: float) -> bool:
-        if self._in_flight or self._inbound or self._late or self._recording:
+        if self._in_flight or self._inbound or self._late or self._storing is not None:
             return False
         workspace_ids = {row.workspace_id for row in self._all_routes} or {0}
         left = await self._db(self._outstanding, workspace_ids, receipt_wait)
@@ -557,7 +558,7 @@ class Dispatcher:
                 if self._strays[channel_id] != seen or channel_id in self._callbacks
             }
             storing = self._storing
-            if relink and storing is not None and not storing.done():
+            if relink and storing is not None:
                 # A receipt that took the database path during the batch may be one of
                 # its own, come ahead of its response (over another bind): the lookup
                 # must see it stored, or neither write would link the two.
@@ -717,7 +718,6 @@ class Dispatcher:
         self._strays.update(a.channel_id for a in rest)
         waiting += [m.arrived.token for m in matched] + [a.token for a in rest]
         loop = asyncio.get_running_loop()
-        self._recording += 1
         self._storing = storing = loop.run_in_executor(
             self._inbound_thread, self._record_inbound, matched, rest, others, late, now
         )
@@ -730,7 +730,7 @@ class Dispatcher:
             self._late = late + self._late  # their receipts are stored: try again
             return
         finally:
-            self._recording -= 1
+            self._storing = None
         self.stats.receipts += new
         _settle(waiting)
 
